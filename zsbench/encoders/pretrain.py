@@ -1,0 +1,147 @@
+"""Per-fold pretraining of a skeleton encoder on its training classes, with a checkpoint cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from zsbench.config import EncoderConfig
+from zsbench.eval.protocol import TrainingSet
+from zsbench.seeding import seed_everything, torch_generator
+
+log = logging.getLogger(__name__)
+EXTRACT_BATCH = 256
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class TrainedEncoder:
+    model: nn.Module
+    classes: tuple[int, ...]
+    checkpoint: Path
+    checkpoint_hash: str
+    history: list[dict[str, float]]
+    reused: bool
+
+
+def build_encoder(config: EncoderConfig, num_classes: int) -> nn.Module:
+    from zsbench.catalog import SKELETON_ENCODERS
+
+    factory = SKELETON_ENCODERS.get(config.name)
+    model: nn.Module = factory(num_classes=num_classes, dim=config.dim, hidden=config.hidden)
+    return model
+
+
+def _batch(skeletons: np.ndarray, indices: np.ndarray) -> torch.Tensor:
+    order = np.argsort(indices)  # memory maps read fastest in file order
+    block = np.asarray(skeletons[indices[order]], dtype=np.float32)
+    restored = np.empty_like(block)
+    restored[order] = block
+    return torch.from_numpy(restored)
+
+
+def cache_key(store_hash: str, training: TrainingSet, config: EncoderConfig, seed: int) -> str:
+    payload = json.dumps([store_hash, training.fingerprint(), asdict(config), seed], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def train_encoder(
+    skeletons: np.ndarray,
+    training: TrainingSet,
+    config: EncoderConfig,
+    seed: int,
+    checkpoint_dir: Path,
+    store_hash: str,
+    progress: Progress | None = None,
+) -> TrainedEncoder:
+    """Train (or load the cached) encoder for one fold's training set; a fixed epoch budget, no test data."""
+    key = cache_key(store_hash, training, config, seed)
+    checkpoint = checkpoint_dir / f"{key}.pt"
+    model = build_encoder(config, len(training.classes))
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        model.load_state_dict(saved["state_dict"])
+        model.eval()
+        return TrainedEncoder(model, training.classes, checkpoint, _file_hash(checkpoint), saved["history"], True)
+
+    seed_everything(seed)
+    model = build_encoder(config, len(training.classes))
+    position = {label: row for row, label in enumerate(training.classes)}
+    targets = torch.tensor([position[int(label)] for label in training.labels], dtype=torch.long)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
+    generator = torch_generator(seed, "encoder-batches", key)
+    history: list[dict[str, float]] = []
+    for epoch in range(config.epochs):
+        model.train()
+        started = time.perf_counter()
+        order = torch.randperm(len(targets), generator=generator)
+        total_loss, correct = 0.0, 0
+        for start in range(0, len(order), config.batch_size):
+            rows = order[start : start + config.batch_size].numpy()
+            inputs = _batch(skeletons, training.indices[rows])
+            logits = model(inputs)
+            loss = nn.functional.cross_entropy(logits, targets[rows])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total_loss += loss.item() * len(rows)
+            correct += int((logits.argmax(1) == targets[rows]).sum())
+        schedule.step()
+        seconds = time.perf_counter() - started
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": total_loss / len(targets),
+                "train_accuracy": correct / len(targets),
+                "samples_per_second": len(targets) / max(seconds, 1e-9),
+            }
+        )
+        if progress is not None:
+            progress(f"{training.stage}: encoder epoch", epoch + 1, config.epochs)
+    model.eval()
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    temporary = checkpoint_dir / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
+    torch.save({"state_dict": model.state_dict(), "history": history, "classes": training.classes}, temporary)
+    os.replace(temporary, checkpoint)
+    return TrainedEncoder(model, training.classes, checkpoint, _file_hash(checkpoint), history, False)
+
+
+@torch.no_grad()
+def extract(model: nn.Module, skeletons: np.ndarray, indices: np.ndarray) -> dict[str, torch.Tensor]:
+    """Pooled features and the seen-class classifier logits for the given samples."""
+    model.eval()
+    pooled, logits = [], []
+    for start in range(0, len(indices), EXTRACT_BATCH):
+        inputs = _batch(skeletons, indices[start : start + EXTRACT_BATCH])
+        features = model.features(inputs)  # type: ignore[operator]
+        pooled.append(features)
+        logits.append(model.classifier(features))  # type: ignore[operator]
+    return {"pooled": torch.cat(pooled), "seen_logits": torch.cat(logits)}
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def summary(encoder: TrainedEncoder) -> dict[str, Any]:
+    last = encoder.history[-1] if encoder.history else {}
+    return {
+        "checkpoint_hash": encoder.checkpoint_hash,
+        "classes": len(encoder.classes),
+        "reused": encoder.reused,
+        "final_train_accuracy": last.get("train_accuracy"),
+        "final_loss": last.get("loss"),
+    }

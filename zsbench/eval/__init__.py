@@ -1,0 +1,1 @@
+"""The evaluation protocol, data partitions and metrics."""

@@ -1,0 +1,121 @@
+"""Data partitions for a split, and the guard that keeps unseen classes out of everything fitted.
+
+A run has two folds. The *test fold* trains on the seen classes (training subjects) and is scored on
+the test subjects: ZSL over the unseen classes, GZSL over all. The *validation fold* mirrors it inside
+the seen classes only: it trains on the pseudo-seen classes of a subset of the training subjects and
+is scored on the held-out training subjects, with the pseudo-unseen classes playing the unseen role.
+Model selection and GZSL calibration are decided on the validation fold, so under the ``strict``
+protocol no unseen-class sample, label or text is touched before the final scoring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from zsbench.data.datasets import DatasetSpec, partition_masks
+from zsbench.errors import DataError, LeakError
+from zsbench.seeding import numpy_rng
+from zsbench.splits import ClassSplit
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Sample indices and labels that a stage may fit on; only :func:`guarded_training_set` makes one."""
+
+    indices: np.ndarray
+    labels: np.ndarray
+    classes: tuple[int, ...]
+    stage: str
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(np.ascontiguousarray(self.indices, dtype=np.int64).tobytes())
+        digest.update(repr(self.classes).encode())
+        return digest.hexdigest()[:16]
+
+
+def guarded_training_set(indices: np.ndarray, labels: np.ndarray, allowed: tuple[int, ...], stage: str) -> TrainingSet:
+    """Raise a LeakError if any label lies outside ``allowed``; otherwise wrap the training data."""
+    present = set(np.unique(labels).tolist())
+    leaked = sorted(present - set(allowed))
+    if leaked:
+        raise LeakError(
+            f"{stage}: classes {leaked} are not allowed here (allowed: the {len(allowed)} training classes)"
+        )
+    return TrainingSet(np.asarray(indices), np.asarray(labels), tuple(allowed), stage)
+
+
+@dataclass(frozen=True)
+class Fold:
+    name: str  # "validation" or "test"
+    train: TrainingSet
+    seen: tuple[int, ...]  # classes trained on
+    novel: tuple[int, ...]  # classes recognised zero-shot
+    eval_indices: np.ndarray  # samples of seen + novel classes from the evaluation subjects
+    eval_labels: np.ndarray
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        return tuple(sorted(self.seen + self.novel))
+
+
+@dataclass(frozen=True)
+class Folds:
+    validation: Fold
+    test: Fold
+    validation_subjects: tuple[int, ...]  # training subjects whose samples evaluate the validation fold
+
+
+def make_folds(
+    index: pd.DataFrame,
+    spec: DatasetSpec,
+    split: ClassSplit,
+    partition: str,
+    seed: int,
+    validation_subject_fraction: float,
+) -> Folds:
+    labels = index["label"].to_numpy(dtype=np.int64)
+    train_mask, test_mask = partition_masks(index, spec, partition)
+    seen_mask = np.isin(labels, split.seen)
+    unseen_mask = np.isin(labels, split.unseen)
+    train_idx = np.flatnonzero(train_mask & seen_mask)
+    if len(train_idx) == 0 or not (test_mask & unseen_mask).any():
+        raise DataError(
+            f"{spec.name}: the {partition} partition leaves no seen-class training samples or no unseen-class test "
+            f"samples for split {split.name}"
+        )
+    test_idx = np.flatnonzero(test_mask)
+    test = Fold(
+        "test",
+        guarded_training_set(train_idx, labels[train_idx], split.seen, "encoder and method training"),
+        split.seen,
+        split.unseen,
+        test_idx,
+        labels[test_idx],
+    )
+
+    subjects = np.unique(index["subject"].to_numpy()[train_idx])
+    held_count = max(1, round(len(subjects) * validation_subject_fraction))
+    if held_count >= len(subjects):
+        raise DataError(f"{spec.name}: {len(subjects)} training subject(s) are too few to hold some out for validation")
+    rng = numpy_rng(seed, "validation-subjects", split.content_hash())
+    held_out = tuple(sorted(int(s) for s in rng.choice(subjects, held_count, replace=False)))
+    subject_col = index["subject"].to_numpy()
+    in_held = np.isin(subject_col, held_out)
+    pseudo_seen, pseudo_unseen = split.validation_seen, split.validation_unseen
+    val_train = np.flatnonzero(train_mask & ~in_held & np.isin(labels, pseudo_seen))
+    val_eval = np.flatnonzero(train_mask & in_held & seen_mask)
+    validation = Fold(
+        "validation",
+        guarded_training_set(val_train, labels[val_train], pseudo_seen, "validation-fold training"),
+        pseudo_seen,
+        pseudo_unseen,
+        val_eval,
+        labels[val_eval],
+    )
+    if np.isin(validation.eval_labels, split.unseen).any():
+        raise LeakError("validation fold evaluation contains unseen test classes")
+    return Folds(validation, test, held_out)

@@ -1,0 +1,1 @@
+"""ZS-SAR methods behind one interface (see :mod:`zsbench.methods.base`)."""

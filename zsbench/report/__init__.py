@@ -1,0 +1,1 @@
+"""Aggregating run records into tables with honest statistics."""

@@ -1,0 +1,102 @@
+"""Run records -> one row per run -> one row per (method, dataset, split, protocol) with statistics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from zsbench.config import RunConfig
+from zsbench.results.store import find_records, read_record
+
+GROUP_KEYS = ("method", "dataset", "split", "protocol", "variant")
+IDENTITY_FIELDS = ("method", "dataset", "split", "seed", "protocol")
+REPORTED_METRICS = ("zsl_top1", "zsl_top5", "zsl_mean_class", "gzsl_seen", "gzsl_unseen", "gzsl_h", "ausuc")
+
+
+def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def variant_of(config: dict[str, Any]) -> str:
+    """What sets a run apart from the defaults, besides method, dataset, split, seed and protocol.
+
+    ``"default"`` when nothing does; otherwise ``key=value`` pairs, e.g. ``method_params.rho=0.5``.
+    Runs are averaged over seeds only within one variant, so ablations never mix.
+    """
+    from zsbench.catalog import METHODS
+
+    defaults = RunConfig().to_dict()
+    if config.get("method") in METHODS:
+        defaults["method_params"] = asdict(METHODS.get(config["method"]).params_type())
+    default_flat, flat = _flatten(defaults), _flatten(config)
+    if flat.get("partition") == "xsub":
+        flat.pop("partition")
+    changed = [
+        f"{key}={flat[key]}"
+        for key in sorted(flat)
+        if key not in IDENTITY_FIELDS and flat[key] != default_flat.get(key, object())
+    ]
+    return ", ".join(changed) or "default"
+
+
+def runs_table(results_dir: Path) -> pd.DataFrame:
+    """One row per run record found in ``results_dir``."""
+    rows = []
+    for path in find_records(results_dir):
+        record = read_record(path)
+        rows.append(
+            {
+                "run_id": record.run_id,
+                "method": record.config["method"],
+                "dataset": record.config["dataset"],
+                "split": record.config["split"],
+                "protocol": record.protocol.get("name", record.config.get("protocol")),
+                "variant": variant_of(record.config),
+                "transductive": bool(record.protocol.get("transductive", False)),
+                "quirks": ",".join(record.protocol.get("quirks", [])),
+                "seed": record.config["seed"],
+                **{metric: record.metrics.get(metric, math.nan) for metric in REPORTED_METRICS},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Mean, sample standard deviation (ddof=1), n and a t-based confidence half-width per group.
+
+    With n = 1 the spread is unknown: std and the half-width are NaN, not 0.
+    """
+    if runs.empty:
+        return pd.DataFrame()
+    groups = []
+    for key, group in runs.groupby(list(GROUP_KEYS), sort=True):
+        row = dict(zip(GROUP_KEYS, key, strict=True))
+        row["n"] = len(group)
+        row["seeds"] = ",".join(str(s) for s in sorted(group["seed"]))
+        row["transductive"] = bool(group["transductive"].any())
+        row["quirks"] = group["quirks"].iloc[0]
+        for metric in REPORTED_METRICS:
+            values = group[metric].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            mean = float(values.mean()) if len(values) else math.nan
+            std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+            half = (
+                float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * std / math.sqrt(len(values)))
+                if len(values) > 1
+                else math.nan
+            )
+            row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_ci"] = mean, std, half
+        groups.append(row)
+    return pd.DataFrame(groups)

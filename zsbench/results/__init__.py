@@ -1,0 +1,1 @@
+"""Run records: schema, atomic storage, lookup."""

@@ -1,0 +1,272 @@
+"""One run, end to end: prepared store -> folds -> encoder -> features -> method -> metrics -> record."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from zsbench import paths
+from zsbench.catalog import DATASETS, METHODS
+from zsbench.config import RunConfig, params_from_dict
+from zsbench.data.datasets import DatasetSpec
+from zsbench.data.store import SkeletonStore, load_store
+from zsbench.encoders.pretrain import extract, summary, train_encoder
+from zsbench.errors import RunFailed, UsageError
+from zsbench.eval import metrics
+from zsbench.eval.gating import fit_gate, gated_gzsl
+from zsbench.eval.protocol import Fold, make_folds
+from zsbench.methods.base import FeatureSet, Method
+from zsbench.results.record import RunRecord, environment, now
+from zsbench.results.store import ExistingRecord, read_record, record_path, write_record
+from zsbench.seeding import numpy_rng
+from zsbench.splits import ClassSplit, resolve
+from zsbench.text import descriptions
+from zsbench.text.bank import TextBank, build_bank
+from zsbench.text.encoders import load_text_encoder
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class ResolvedRun:
+    config: RunConfig
+    spec: DatasetSpec
+    split: ClassSplit
+    method_type: type[Method]
+
+    @property
+    def run_id(self) -> str:
+        return self.config.hash()
+
+
+def resolve_run(config: RunConfig) -> ResolvedRun:
+    """Check every name and fill in defaults, so the config (and its hash) is canonical."""
+    spec = DATASETS.get(config.dataset)
+    split = resolve(config.split, spec.family)
+    method_type: type[Method] = METHODS.get(config.method)
+    partition = config.partition or spec.default_partition
+    if partition not in spec.partitions:
+        raise UsageError(f"dataset {spec.name} has no partition {partition!r}; valid: {', '.join(spec.partitions)}")
+    params = params_from_dict(method_type.params_type, config.method_params, "method_params")
+    resolved = dataclasses.replace(
+        config, split=split.name, partition=partition, method_params=dataclasses.asdict(params)
+    )
+    return ResolvedRun(resolved, spec, split, method_type)
+
+
+@dataclass
+class FoldOutput:
+    labels: np.ndarray
+    class_ids: np.ndarray
+    scores: np.ndarray  # (N, C) against class_ids
+    seen_logits: np.ndarray  # encoder's seen-class classifier, (N, len(seen))
+    encoder: dict[str, Any]
+    method_log: dict[str, Any]
+
+
+def run_fold(
+    fold: Fold, store: SkeletonStore, bank: TextBank, run: ResolvedRun, progress: Progress | None
+) -> FoldOutput:
+    config = run.config
+    encoder = train_encoder(
+        store.skeletons,
+        fold.train,
+        config.encoder,
+        config.seed,
+        paths.encoders_dir() / store.name,
+        store.content_hash,
+        progress,
+    )
+    train_features = extract(encoder.model, store.skeletons, fold.train.indices)
+    eval_features = extract(encoder.model, store.skeletons, fold.eval_indices)
+    method = run.method_type(
+        params_from_dict(run.method_type.params_type, config.method_params, "method_params"),
+        config.protocol,
+        config.seed,
+    )
+    train_set = FeatureSet(train_features["pooled"], torch.as_tensor(fold.train.labels))
+    method_log = method.fit(train_set, bank.select(fold.seen))
+    scoring_bank = bank.select(fold.classes)
+    if config.evaluation.unseen_text_control == "permute":
+        scoring_bank = permute_novel_text(scoring_bank, fold.novel, config.seed)
+    scores = method.scores(FeatureSet(eval_features["pooled"]), scoring_bank).numpy()
+    if not np.isfinite(scores).all():
+        raise RunFailed(f"{config.method} produced non-finite scores on the {fold.name} fold")
+    return FoldOutput(
+        labels=fold.eval_labels,
+        class_ids=np.array(scoring_bank.labels),
+        scores=scores,
+        seen_logits=eval_features["seen_logits"].numpy(),
+        encoder=summary(encoder),
+        method_log=method_log,
+    )
+
+
+def permute_novel_text(bank: TextBank, novel: tuple[int, ...], seed: int) -> TextBank:
+    """A control: the novel classes' text rows shuffled among themselves (a derangement), all else kept.
+
+    If zero-shot accuracy survives this, the signal did not flow through text.
+    """
+    rows = [bank.labels.index(label) for label in novel]
+    rng = numpy_rng(seed, "permute-novel-text")
+    shift = int(rng.integers(1, len(rows))) if len(rows) > 1 else 0
+    order = rng.permutation(len(rows))
+    mapping = {rows[order[i]]: rows[order[(i + shift) % len(rows)]] for i in range(len(rows))}
+    source = torch.tensor([mapping.get(r, r) for r in range(len(bank.labels))])
+    return TextBank(bank.labels, bank.slots, bank.embeddings[source], bank.encoder)
+
+
+def _zsl(output: FoldOutput, novel: tuple[int, ...]) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    rows = np.isin(output.labels, novel)
+    columns = np.isin(output.class_ids, novel)
+    scores, labels, classes = output.scores[rows][:, columns], output.labels[rows], output.class_ids[columns]
+    predicted = metrics.predictions(scores, classes)
+    values = {
+        "zsl_top1": metrics.topk_accuracy(scores, labels, classes, 1),
+        "zsl_top5": metrics.topk_accuracy(scores, labels, classes, 5),
+        "zsl_mean_class": metrics.mean_class_accuracy(predicted, labels, classes),
+    }
+    per_class = {str(k): v for k, v in metrics.per_class_accuracy(predicted, labels, classes).items()}
+    confusion = {"classes": classes.tolist(), "counts": metrics.confusion_matrix(predicted, labels, classes).tolist()}
+    return values, per_class, confusion
+
+
+def _gzsl(
+    test: FoldOutput, validation: FoldOutput, run: ResolvedRun, quirks: list[str]
+) -> tuple[dict[str, float], dict[str, Any], dict[str, float]]:
+    split = run.split
+    seen = np.array(split.seen)
+    test_curve = metrics.seen_unseen_curve(test.scores, test.labels, test.class_ids, seen)
+    if "gzsl_calibration_on_test" in quirks:
+        gamma, source = test_curve.best_gamma(), "test set (paper quirk)"
+    else:
+        val_curve = metrics.seen_unseen_curve(
+            validation.scores, validation.labels, validation.class_ids, np.array(split.validation_seen)
+        )
+        gamma, source = val_curve.best_gamma(), "validation fold"
+    acc_s, acc_u, h = metrics.gzsl_accuracies(test.scores, test.labels, test.class_ids, seen, gamma)
+    raw_s, raw_u, raw_h = metrics.gzsl_accuracies(test.scores, test.labels, test.class_ids, seen, 0.0)
+    values = {
+        "gzsl_seen": acc_s,
+        "gzsl_unseen": acc_u,
+        "gzsl_h": h,
+        "gzsl_uncalibrated_seen": raw_s,
+        "gzsl_uncalibrated_unseen": raw_u,
+        "gzsl_uncalibrated_h": raw_h,
+        "ausuc": test_curve.ausuc(),
+    }
+    calibration: dict[str, Any] = {"method": "stacking", "gamma": gamma, "chosen_on": source}
+    predicted = metrics.predictions(test.scores - gamma * np.isin(test.class_ids, seen)[None, :], test.class_ids)
+    per_class = {str(k): v for k, v in metrics.per_class_accuracy(predicted, test.labels, test.class_ids).items()}
+
+    if run.config.evaluation.calibration == "gating":
+        novel_val = np.array(split.validation_unseen)
+        val_novel_cols = np.isin(validation.class_ids, novel_val)
+        gate = fit_gate(
+            validation.scores[:, val_novel_cols],
+            validation.seen_logits,
+            validation.labels,
+            novel_val,
+            np.array(split.validation_seen),
+            numpy_rng(run.config.seed, "gate"),
+        )
+        unseen = np.array(split.unseen)
+        cols = np.isin(test.class_ids, unseen)
+        g_s, g_u, g_h = gated_gzsl(gate, test.scores[:, cols], test.seen_logits, test.labels, unseen, seen)
+        values.update({"gzsl_gated_seen": g_s, "gzsl_gated_unseen": g_u, "gzsl_gated_h": g_h})
+        calibration["gate"] = {
+            "temperature": gate.temperature,
+            "threshold": gate.threshold,
+            "chosen_on": "validation fold",
+        }
+    return values, calibration, per_class
+
+
+def execute(
+    config: RunConfig,
+    results_dir: Path | None = None,
+    existing: ExistingRecord = ExistingRecord.SKIP,
+    progress: Progress | None = None,
+) -> tuple[RunRecord, Path, bool]:
+    """Run (or find) the record for ``config``. Returns (record, its path, whether it already existed)."""
+    run = resolve_run(config)
+    results_dir = results_dir or paths.runs_dir()
+    path = record_path(results_dir, run.run_id)
+    if path.is_file() and existing is ExistingRecord.SKIP:
+        return read_record(path), path, True
+
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    store = load_store(paths.datasets_dir(), run.spec.name, run.spec.prepare_command())
+    quirks = list(run.method_type.paper_quirks) if run.config.protocol == "paper" else []
+    assert run.config.partition is not None
+    folds = make_folds(
+        store.index, run.spec, run.split, run.config.partition, run.config.seed,
+        run.config.evaluation.validation_subject_fraction,
+    )  # fmt: skip
+    mark = time.perf_counter()
+    text_encoder = load_text_encoder(run.config.text.encoder)
+    bank = build_bank(
+        descriptions.load(run.spec.family), run.method_type.text_slots, text_encoder, paths.text_cache_dir()
+    )
+    timings["text_seconds"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    validation = run_fold(folds.validation, store, bank, run, progress)
+    timings["validation_fold_seconds"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    test = run_fold(folds.test, store, bank, run, progress)
+    timings["test_fold_seconds"] = time.perf_counter() - mark
+
+    zsl_values, zsl_per_class, confusion = _zsl(test, run.split.unseen)
+    val_zsl, _, _ = _zsl(validation, run.split.validation_unseen)
+    gzsl_values, calibration, gzsl_per_class = _gzsl(test, validation, run, quirks)
+    timings["total_seconds"] = time.perf_counter() - started
+
+    record = RunRecord(
+        run_id=run.run_id,
+        config=run.config.to_dict(),
+        dataset={
+            "name": run.spec.name,
+            "family": run.spec.family,
+            "content_hash": store.content_hash,
+            "num_samples": len(store.index),
+            "partition": run.config.partition,
+            "synthetic": run.spec.synthetic,
+        },
+        split=run.split.to_record(),
+        protocol={
+            "name": run.config.protocol,
+            "quirks": quirks,
+            "transductive": run.method_type.transductive,
+            "validation_subjects": list(folds.validation_subjects),
+            "text_encoder": bank.encoder,
+            "text_slots": list(bank.slots),
+            "unseen_text_control": run.config.evaluation.unseen_text_control,
+        },
+        metrics={**zsl_values, **gzsl_values, "validation_zsl_top1": val_zsl["zsl_top1"]},
+        per_class={"zsl": zsl_per_class, "gzsl": gzsl_per_class},
+        confusion={"zsl": confusion},
+        calibration=calibration,
+        encoders={"test_fold": test.encoder, "validation_fold": validation.encoder},
+        method_log={"test_fold": test.method_log, "validation_fold": validation.method_log},
+        timings=timings,
+        environment=environment("cpu"),
+        created=now(),
+    )
+    arrays = {
+        "labels": test.labels,
+        "class_ids": test.class_ids,
+        "scores": test.scores.astype(np.float32),
+        "sample_indices": folds.test.eval_indices,
+    }
+    return record, write_record(results_dir, record, arrays), False

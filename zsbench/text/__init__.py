@@ -1,0 +1,1 @@
+"""The text side: class descriptions (package data), text encoders and the embedding cache."""
