@@ -83,7 +83,9 @@ def test_curve_matches_direct_calibration_and_ausuc_is_a_probability(problem: tu
 def test_accuracy_is_invariant_to_sample_order_and_batching(problem: tuple[int, int, int], batch: int) -> None:
     scores, labels, classes, seen = _random_problem(*problem)
     order = np.random.default_rng(problem[2]).permutation(len(labels))
-    assert metrics.topk_accuracy(scores, labels, classes) == metrics.topk_accuracy(scores[order], labels[order], classes)
+    assert metrics.topk_accuracy(scores, labels, classes) == metrics.topk_accuracy(
+        scores[order], labels[order], classes
+    )
     assert metrics.gzsl_accuracies(scores, labels, classes, seen, 0.3) == metrics.gzsl_accuracies(
         scores[order], labels[order], classes, seen, 0.3
     )

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.conftest import REFERENCE, SAMPLES, needs_shared
 from zsbench import splits
 from zsbench.errors import UsageError
-from tests.conftest import REFERENCE, SAMPLES, needs_shared
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zsbench import paths
+from zsbench import paths, runtime
 from zsbench.catalog import DATASETS, METHODS
 from zsbench.config import RunConfig, params_from_dict
 from zsbench.data.datasets import DatasetSpec
@@ -205,6 +205,7 @@ def execute(
         return read_record(path), path, True
 
     started = time.perf_counter()
+    compute = runtime.configure()
     timings: dict[str, float] = {}
     store = load_store(paths.datasets_dir(), run.spec.name, run.spec.prepare_command())
     quirks = list(run.method_type.paper_quirks) if run.config.protocol == "paper" else []
@@ -260,7 +261,7 @@ def execute(
         encoders={"test_fold": test.encoder, "validation_fold": validation.encoder},
         method_log={"test_fold": test.method_log, "validation_fold": validation.method_log},
         timings=timings,
-        environment=environment("cpu"),
+        environment={**environment(str(compute["device"])), "threads": compute["threads"]},
         created=now(),
     )
     arrays = {

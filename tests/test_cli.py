@@ -1,0 +1,146 @@
+"""End-to-end tests of the command line on a tiny synthetic store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import FAST_RUN
+from zsbench.cli.main import app
+
+runner = CliRunner()
+RUN = ["run", "--method", "devise", "--dataset", "ntu60-synth", *FAST_RUN]
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture(scope="module")
+def first_run(zsbench_home: Path) -> dict:
+    result = invoke(*RUN, "--split", "48/12", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_run_writes_a_complete_record(first_run: dict, zsbench_home: Path) -> None:
+    record = first_run
+    assert record["split"]["name"] == "synse:48/12" and len(record["split"]["hash"]) == 16
+    assert record["split"]["validation_unseen"] and not set(record["split"]["validation_unseen"]) & set(
+        record["split"]["unseen"]
+    )
+    assert record["protocol"]["name"] == "strict" and record["protocol"]["quirks"] == []
+    assert record["calibration"]["chosen_on"] == "validation fold"
+    assert record["dataset"]["content_hash"] and record["encoders"]["test_fold"]["checkpoint_hash"]
+    assert set(record["per_class"]["zsl"]) == {str(c) for c in record["split"]["unseen"]}
+    assert len(record["confusion"]["zsl"]["counts"]) == 12
+    assert record["environment"]["versions"]["torch"]
+    for key in ("zsl_top1", "zsl_top5", "zsl_mean_class", "gzsl_seen", "gzsl_unseen", "gzsl_h", "ausuc"):
+        assert 0.0 <= record["metrics"][key] <= 1.0
+    runs = zsbench_home / "runs"
+    assert (runs / f"{record['run_id']}.json").is_file() and (runs / f"{record['run_id']}.npz").is_file()
+    assert not [p for p in runs.iterdir() if p.name.startswith(".")]
+
+
+def test_same_config_twice_gives_identical_metrics_and_finds_the_record(first_run: dict, zsbench_home: Path) -> None:
+    shutil.rmtree(zsbench_home / "encoders")  # retrain from scratch, not from the checkpoint cache
+    again = invoke(*RUN, "--split", "48/12", "--json", "--overwrite")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["metrics"] == first_run["metrics"]
+    found = invoke(*RUN, "--split", "48/12")
+    assert found.exit_code == 0
+    assert "found an existing record" in found.stderr
+    assert "ZSL top-1" in found.stdout
+
+
+def test_zero_shot_signal_flows_through_text(zsbench_home: Path) -> None:
+    """Real text: well above chance. Unseen texts permuted among themselves: no better than chance."""
+    chance = 1 / 12
+    real, permuted = [], []
+    for seed in ("0", "1", "2"):
+        for control, sink in (("none", real), ("permute", permuted)):
+            result = invoke(*RUN, "--split", "48/12", "--seed", seed, "--json",
+                            "--set", f"evaluation.unseen_text_control={control}")  # fmt: skip
+            assert result.exit_code == 0, result.output
+            sink.append(json.loads(result.stdout)["metrics"]["zsl_top1"])
+    assert sum(real) / 3 >= 3 * chance
+    assert sum(permuted) / 3 <= 1.5 * chance
+
+
+def test_paper_protocol_names_its_quirks(zsbench_home: Path) -> None:
+    result = invoke(*RUN, "--split", "48/12", "--protocol", "paper", "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["protocol"]["quirks"] == ["gzsl_calibration_on_test"]
+    assert record["calibration"]["chosen_on"] == "test set (paper quirk)"
+
+
+def test_gating_calibration_is_recorded(zsbench_home: Path) -> None:
+    result = invoke(*RUN, "--split", "48/12", "--json", "--set", "evaluation.calibration=gating")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert 0 <= record["metrics"]["gzsl_gated_h"] <= 1
+    assert record["calibration"]["gate"]["chosen_on"] == "validation fold"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--method", "dynapurl"], "Valid methods: devise"),
+        (["--dataset", "ntu61"], "Valid datasets:"),
+        (["--split", "47/13"], "Valid splits: synse:55/5"),
+        (["--protocol", "loose"], "unknown protocol"),
+        (["--set", "encoder.epochz=3"], "unknown field 'epochz'"),
+    ],
+)
+def test_unknown_names_exit_2_and_list_valid_ones(zsbench_home: Path, args: list[str], expected: str) -> None:
+    result = invoke("run", "--dataset", "ntu60-synth", "--split", "55/5", *args)
+    assert result.exit_code == 2
+    assert expected in result.stderr
+
+
+def test_unprepared_dataset_exits_3_with_the_prepare_command(zsbench_home: Path) -> None:
+    result = invoke("run", "--dataset", "ntu120-synth", "--split", "110/10")
+    assert result.exit_code == 3
+    assert "zsbench prepare ntu120-synth" in result.stderr
+
+
+def test_real_dataset_without_root_exits_3_pointing_to_the_synthetic_set(zsbench_home: Path, tmp_path: Path) -> None:
+    result = invoke("prepare", "ntu60", "--root", str(tmp_path / "nowhere"))
+    assert result.exit_code == 3
+    assert "rose1.ntu.edu.sg" in result.stderr and "ntu60-synth" in result.stderr
+
+
+def test_report_formats(first_run: dict) -> None:
+    as_json = invoke("report", "--json")
+    assert as_json.exit_code == 0
+    rows = json.loads(as_json.stdout)
+    fast_variant = [
+        r for r in rows
+        if r["protocol"] == "strict" and r["split"] == "synse:48/12" and "encoder.epochs=12" in r["variant"]
+        and "evaluation" not in r["variant"]
+    ]  # fmt: skip
+    assert len(fast_variant) == 1 and fast_variant[0]["n"] >= 1
+    assert "0" in fast_variant[0]["seeds"].split(",")
+    markdown = invoke("report", "--format", "markdown").stdout
+    assert markdown.startswith("| method | dataset | split") and "evaluation.unseen_text_control=permute" in markdown
+    latex = invoke("report", "--format", "latex").stdout
+    assert r"\begin{tabular}" in latex and r"\_" in latex
+    csv = invoke("report", "--format", "csv").stdout
+    assert csv.splitlines()[0].startswith("method,dataset,split,protocol,variant,n")
+    assert invoke("report", "--format", "yaml").exit_code == 2
+
+
+def test_ls_describe_and_version(zsbench_home: Path) -> None:
+    methods = json.loads(invoke("ls", "methods", "--json").stdout)
+    assert [m["name"] for m in methods] == ["devise"]
+    split_rows = json.loads(invoke("ls", "splits", "--dataset", "pku-mmd", "--json").stdout)
+    assert "star:39/12" in [s["name"] for s in split_rows]
+    described = json.loads(invoke("describe", "A001", "--dataset", "ntu60", "--json").stdout)
+    assert described["name"] == "Drink water" and set(described["parts"]) == {"head", "hands", "arms", "torso", "legs"}
+    assert invoke("--version").stdout.startswith("zsbench ")
+    assert invoke("ls", "widgets").exit_code == 2
