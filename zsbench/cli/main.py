@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from zsbench import __version__
+from zsbench.cli.bench import bench
 from zsbench.cli.describe import describe
 from zsbench.cli.ls import ls
 from zsbench.cli.prepare import prepare
@@ -36,8 +37,8 @@ def main(
     """Benchmarking toolkit for zero-shot skeleton-based action recognition."""
 
 
-for command in (prepare, run, report, ls, describe):
-    app.command(no_args_is_help=command is not report and command is not run)(command)
+for command in (prepare, run, report, ls, describe, bench):
+    app.command(no_args_is_help=command in (prepare, ls, describe))(command)
 
 
 def run_app() -> None:
