@@ -22,6 +22,12 @@ METHODS.add(
     "DeViSE-style baseline: linear map of pooled skeleton features into the text space, cosine scores, CE on seen classes",
 )
 
+METHODS.add(
+    "dvta",
+    "zsbench.methods.dvta:Dvta",
+    "DVTA: direct alignment + semantic description enhancement + augmented (metric) alignment on pooled features",
+)
+
 _NTU_HOW = "register at https://rose1.ntu.edu.sg/dataset/actionRecognition/ and download the skeleton archives"
 DATASETS.add(
     "ntu60",

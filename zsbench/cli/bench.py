@@ -5,12 +5,18 @@ from rich.table import Table
 
 from zsbench.cli.common import handle_errors, print_json, stdout
 
-TARGETS = ("encoders", "all")
+TARGETS = ("encoders", "refine", "all")
 HELP = """Speed benchmarks, with ratios against a reference measured in the same process.
+
+encoders: training throughput of each skeleton encoder. refine: the test-time refinement kernels (scores,
+memory bank, prototypes, text refinement), plain reference vs vectorised (vs Triton on CUDA), each checked
+against the reference.
 
 Examples:
 
   zsbench bench encoders
+
+  zsbench bench refine
 
   zsbench bench all --json
 """
@@ -21,27 +27,70 @@ def bench(
     target: str = typer.Argument("all", help=f"One of: {', '.join(TARGETS)}."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    from zsbench import bench as benchmarks
     from zsbench.errors import UsageError
 
     if target not in TARGETS:
         raise UsageError(f"unknown benchmark {target!r}; valid: {', '.join(TARGETS)}")
+    documents: dict[str, list[dict[str, object]]] = {}
+    if target in ("encoders", "all"):
+        documents["encoders"] = _encoders(as_json)
+    if target in ("refine", "all"):
+        documents["refine"] = _refine(as_json)
+    if as_json:
+        print_json(documents if target == "all" else documents[target])
+
+
+def _encoders(as_json: bool) -> list[dict[str, object]]:
+    from zsbench import bench as benchmarks
+
     measurements = benchmarks.encoder_training()
     reference = measurements[0]
-    rows = [
+    rows: list[dict[str, object]] = [
         {"benchmark": m.name, "items_per_second": m.rate, "ratio_to_reference": m.rate / reference.rate,
          "reference": reference.name}
         for m in measurements
     ]  # fmt: skip
+    if not as_json:
+        table = Table(title="zsbench bench encoders (CPU)")
+        for column in ("benchmark", "samples/s", f"× {reference.name}"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(str(row["benchmark"]), f"{row['items_per_second']:.0f}", f"{row['ratio_to_reference']:.2f}")
+        stdout.print(table)
+    return rows
+
+
+def _refine(as_json: bool) -> list[dict[str, object]]:
+    from dataclasses import asdict
+
+    from zsbench import bench as benchmarks
+
+    timings = benchmarks.refinement()
+    rows = [asdict(timing) for timing in timings]
     if as_json:
-        print_json(rows)
-        return
-    table = Table(title="zsbench bench (CPU)")
-    for column in ("benchmark", "samples/s", f"× {reference.name}"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(str(row["benchmark"]), f"{row['items_per_second']:.0f}", f"{row['ratio_to_reference']:.2f}")
+        return rows
+    sizes = benchmarks.RefinementSizes()
+    notes = list(dict.fromkeys(timing.note for timing in timings if timing.note))
+    table = Table(
+        title=f"zsbench bench refine: {sizes.samples:,} samples, {sizes.classes} classes, {sizes.slots} slots, "
+        f"{sizes.dim}-d, batch {sizes.batch_size}, M {sizes.memory}, τ {sizes.threshold:g}"
+    )
+    for column in ("op", "implementation", "seconds", "speed-up", "peak MiB", "check", "note"):
+        table.add_column(column, justify="right" if column in ("seconds", "speed-up", "peak MiB") else "left")
+    for timing in timings:
+        peak = "n/a" if timing.peak_mib is None else f"{timing.peak_mib:.1f}"
+        note = f"[{notes.index(timing.note) + 1}]" if timing.note else ""
+        table.add_row(timing.op, timing.implementation, f"{timing.seconds:.4f}", f"{timing.speedup:.1f}x", peak,
+                      timing.check, note)  # fmt: skip
     stdout.print(table)
+    for number, note in enumerate(notes, start=1):
+        stdout.print(f"[{number}] {note}", highlight=False, markup=False)
+    stdout.print(
+        "peak MiB: growth of the process's resident high-water mark during one call (CUDA: allocator peak). "
+        "Reference: plain Python loops over samples (zsbench.kernels.reference).",
+        highlight=False,
+    )
+    return rows
 
 
 bench.__doc__ = HELP

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from zsbench.methods.training import EpochMonitor
 from zsbench.text.bank import TextBank
 
 
@@ -45,8 +46,11 @@ class Method(ABC):
         self.seed = seed
 
     @abstractmethod
-    def fit(self, train: FeatureSet, text: TextBank) -> dict[str, Any]:
-        """Fit on seen-class features and seen-class text; return a small training log."""
+    def fit(self, train: FeatureSet, text: TextBank, monitor: EpochMonitor | None = None) -> dict[str, Any]:
+        """Fit on seen-class features and seen-class text; return a small training log.
+
+        ``monitor`` is called after each epoch; only `paper`-protocol quirks use it.
+        """
 
     @abstractmethod
     def scores(self, features: FeatureSet, text: TextBank) -> torch.Tensor:

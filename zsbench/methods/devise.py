@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from zsbench.methods.base import FeatureSet, Method, MethodParams
+from zsbench.methods.training import EpochMonitor
 from zsbench.seeding import seed_everything, torch_generator
 from zsbench.text.bank import TextBank
 
@@ -47,7 +48,7 @@ class Devise(Method):
         assert self.projection is not None, "fit() first"
         return nn.functional.normalize(self.projection(nn.functional.normalize(pooled, dim=-1)), dim=-1)
 
-    def fit(self, train: FeatureSet, text: TextBank) -> dict[str, Any]:
+    def fit(self, train: FeatureSet, text: TextBank, monitor: EpochMonitor | None = None) -> dict[str, Any]:
         assert train.labels is not None
         seed_everything(self.seed)
         self.projection = nn.Linear(train.pooled.shape[1], text.dim)
@@ -69,6 +70,8 @@ class Devise(Method):
                 optimiser.step()
                 epoch_loss += loss.item() * len(rows)
             losses.append(epoch_loss / len(targets))
+            if monitor is not None:
+                monitor(len(losses))
         return {"final_loss": losses[-1], "epochs": self.p.epochs}
 
     @torch.no_grad()

@@ -1,0 +1,277 @@
+"""DynaPURLS test-time text refinement, batched over classes and samples.
+
+Parameters are an elementwise scale (init 1) and shift (init 0) of the class text, both (C, S, D); the
+refined text is normalise(scale·text + shift) per slot and a class scores ``features · refined[c, global]``
+(a dot product, no temperature). See ``reference/seed-methods-code.md`` §1 for the released code.
+
+Online mode streams the test set as the released code does; offline mode is our order- and batch-size-
+invariant variant. Stale vs recompute gradients: see :mod:`zsbench.kernels.memory_bank`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from zsbench.errors import DataError, UsageError
+from zsbench.kernels.memory_bank import GradientSource, MemoryBank
+from zsbench.kernels.scoring import fused_scores
+from zsbench.seeding import torch_generator
+
+__all__ = [
+    "FUNCTION_DEFAULTS",
+    "RELEASED",
+    "Mode",
+    "RefineConfig",
+    "RefineLog",
+    "RefineResult",
+    "Semantics",
+    "refine_text",
+    "stream_order",
+]
+
+Mode = Literal["online", "offline"]
+Semantics = Literal["stale", "recompute"]
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """Refinement hyper-parameters. Defaults are the released values (test.py); sources in the comments."""
+
+    lr: float = 1e-2  # released test.py 1e-2; test_time_utils.py function default 1e-3
+    memory: int = 16  # M, entries per class; released 16, function default 256
+    threshold: float = 0.1  # τ on the max softmax probability; released 0.1, function default 0.5
+    steps: int = 1  # updates per batch (online) or in all (offline); released 1, function default 20
+    batch_size: int = 256  # released test loader, shuffled
+    weight_decay: float = 1e-3  # Adam's coupled L2, released and function default
+    eta_min_ratio: float = 0.1  # CosineAnnealingLR(T_max=steps, eta_min=0.1·lr), released and function default
+    global_slot: int = -1  # slot that scores; released slot order: head, hands, torso, legs, start, middle, end, global
+    reset_schedule_per_batch: bool = False  # released: never reset, so with steps=1 the LR alternates lr, 0.1·lr, ...
+    allow_duplicates: bool = True  # released: True, a sample is re-offered to the bank at every step when steps > 1
+    min_confident: int = 2  # released: the loss pass (and so the bank push) runs only with >= 2 confident in the batch
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be positive, got {value}"
+            for name, value in (("lr", self.lr), ("memory", self.memory), ("steps", self.steps))
+            if not value > 0
+        ]
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be positive, got {self.batch_size}")
+        if self.weight_decay < 0 or not 0 <= self.eta_min_ratio <= 1:
+            problems.append("weight_decay must be >= 0 and eta_min_ratio in [0, 1]")
+        if problems:
+            raise UsageError("; ".join(problems))
+
+
+RELEASED = RefineConfig()
+FUNCTION_DEFAULTS = RefineConfig(lr=1e-3, memory=256, threshold=0.5, steps=20)
+
+
+@dataclass(frozen=True)
+class RefineLog:
+    """What happened during a refinement, for the run record."""
+
+    permutation: Tensor | None  # online: sample indices in stream order; offline: None
+    confident: tuple[int, ...]  # confident samples at each scoring pass (offline: the one initial pass)
+    learning_rates: tuple[float, ...]  # LR of each Adam step
+    bank_sizes: tuple[int, ...]  # bank entries at each Adam step
+
+
+@dataclass(frozen=True)
+class RefineResult:
+    text: Tensor  # (C, S, D) refined text, unit norm per slot
+    scores: Tensor  # (N, C) final class scores, in the order of the input samples
+    log: RefineLog
+
+
+def stream_order(num_samples: int, seed: int) -> Tensor:
+    """The online stream order (a permutation of the sample indices) for ``seed``."""
+    return torch.randperm(num_samples, generator=torch_generator(seed, "refine", "stream"))
+
+
+def refine_text(
+    features: Tensor,
+    text: Tensor,
+    config: RefineConfig = RELEASED,
+    mode: Mode = "online",
+    semantics: Semantics = "stale",
+    seed: int = 0,
+    *,
+    sample_ids: Tensor | None = None,
+) -> RefineResult:
+    """Refine the (C, S, D) class text on N unlabelled test features (N, D); returns the text and final scores.
+
+    online: batches in the order :func:`stream_order` gives; per batch, ``steps`` times: score with the current
+    text, offer the confident samples (max prob > τ) to the bank with their pseudo-labels, and take one Adam
+    step on the bank when it holds >= 2 entries; then score the batch with the updated text.
+    offline (needs ``semantics="recompute"``): pseudo-labels and confidences from the initial text for all
+    samples, the bank built by :meth:`MemoryBank.from_all` (ties to the lower sample id), ``steps`` Adam steps
+    on the whole bank, every sample scored with the final text. ``sample_ids`` (default 0..N-1, distinct)
+    name the samples for that tie-break, so that a permuted input gives the same result (online ignores them:
+    its ties go by insertion order).
+    """
+    _check(features, text, config, mode, semantics, sample_ids)
+    features = features.to(text.dtype)
+    refiner = _Refiner(text, config)
+    if mode == "offline":
+        ids = torch.arange(features.shape[0], device=features.device) if sample_ids is None else sample_ids
+        return refiner.offline(features, ids.to(features.device))
+    return refiner.online(features, stale=semantics == "stale", seed=seed)
+
+
+def _check(
+    features: Tensor, text: Tensor, config: RefineConfig, mode: str, semantics: str, sample_ids: Tensor | None
+) -> None:
+    if mode not in ("online", "offline") or semantics not in ("stale", "recompute"):
+        raise UsageError(f"mode must be online|offline and semantics stale|recompute, got {mode!r}, {semantics!r}")
+    if mode == "offline" and semantics == "stale":
+        raise UsageError("offline refinement re-evaluates the whole bank at every step: use semantics='recompute'")
+    if text.ndim != 3 or features.ndim != 2 or features.shape[1] != text.shape[2]:
+        raise DataError(
+            f"text must be (C, S, D) and features (N, D) with one D, got {tuple(text.shape)}, {tuple(features.shape)}"
+        )
+    if sample_ids is not None and (
+        sample_ids.shape != (features.shape[0],) or torch.unique(sample_ids).numel() != sample_ids.numel()
+    ):
+        raise DataError("sample_ids must be (N,) and distinct")
+    if not -text.shape[1] <= config.global_slot < text.shape[1]:
+        raise UsageError(f"global_slot {config.global_slot} is out of range for {text.shape[1]} slots")
+
+
+class _Refiner:
+    """The parameters, optimiser and schedule of one refinement."""
+
+    def __init__(self, text: Tensor, config: RefineConfig) -> None:
+        self.text = text
+        self.config = config
+        self.slot = config.global_slot % text.shape[1]
+        self.scale = torch.ones_like(text, requires_grad=True)
+        self.shift = torch.zeros_like(text, requires_grad=True)
+        self.optimiser = torch.optim.Adam([self.scale, self.shift], lr=config.lr, weight_decay=config.weight_decay)
+        self.schedule = self._new_schedule()
+        self.confident: list[int] = []
+        self.learning_rates: list[float] = []
+        self.bank_sizes: list[int] = []
+
+    def _new_schedule(self) -> torch.optim.lr_scheduler.CosineAnnealingLR:
+        for group in self.optimiser.param_groups:
+            group["lr"] = self.config.lr
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimiser, T_max=self.config.steps, eta_min=self.config.eta_min_ratio * self.config.lr
+        )
+
+    def global_text(self) -> Tensor:
+        """The unnormalised refined text of the scoring slot, (C, D): u = scale·text + shift."""
+        return self.scale[:, self.slot] * self.text[:, self.slot] + self.shift[:, self.slot]
+
+    def classifier(self) -> Tensor:
+        return F.normalize(self.global_text(), dim=-1)
+
+    def refined(self) -> Tensor:
+        with torch.no_grad():
+            return F.normalize(self.scale * self.text + self.shift, dim=-1)
+
+    def step(self, bank: MemoryBank, features: Tensor, positions: Tensor | None) -> None:
+        """One Adam step on the mean bank loss: stored stale gradients, or recomputed at ``features[positions]``."""
+        self.learning_rates.append(float(self.optimiser.param_groups[0]["lr"]))
+        self.bank_sizes.append(len(bank))
+        self.optimiser.zero_grad()
+        if positions is None:
+            # d/dscale = text ⊙ d/du and d/dshift = d/du, so the bank stores d/du of the scoring slot only
+            # (the other slots get zero gradient, plus Adam's weight decay, as in the released 'g' mode).
+            gradient = bank.gradient().view_as(self.text[:, self.slot])
+            self.scale.grad = torch.zeros_like(self.scale)
+            self.shift.grad = torch.zeros_like(self.shift)
+            self.scale.grad[:, self.slot] = gradient * self.text[:, self.slot]
+            self.shift.grad[:, self.slot] = gradient
+        else:
+            logits = features[positions] @ self.classifier().T
+            F.cross_entropy(logits, bank.labels).backward()
+        self.optimiser.step()
+        self.schedule.step()
+
+    def _gradient_source(self, features: Tensor, labels: Tensor) -> GradientSource:
+        """Per-sample gradients at the current parameters, computed only for the samples that enter the bank."""
+        global_text = self.global_text().detach()
+
+        def entering(rows: Tensor) -> Tensor:
+            return _per_sample_gradients(global_text, features[rows], labels[rows])
+
+        return entering
+
+    def result(self, scores: Tensor, permutation: Tensor | None) -> RefineResult:
+        log = RefineLog(permutation, tuple(self.confident), tuple(self.learning_rates), tuple(self.bank_sizes))
+        return RefineResult(self.refined(), scores, log)
+
+    def online(self, features: Tensor, *, stale: bool, seed: int) -> RefineResult:
+        config = self.config
+        num_classes, _, dim = self.text.shape
+        order = stream_order(features.shape[0], seed).to(features.device)
+        bank = MemoryBank(
+            num_classes,
+            config.memory,
+            config.threshold,
+            gradient_dim=num_classes * dim if stale else None,
+            allow_duplicates=config.allow_duplicates,
+            device=features.device,
+            gradient_dtype=self.text.dtype,
+        )
+        # Samples are offered under their row index (online ties go by insertion order, not by id).
+        scores = torch.empty(features.shape[0], num_classes, dtype=features.dtype, device=features.device)
+        for start in range(0, features.shape[0], config.batch_size):
+            rows = order[start : start + config.batch_size]
+            batch = features[rows]
+            if config.reset_schedule_per_batch and start:
+                self.schedule = self._new_schedule()
+            for _ in range(config.steps):
+                with torch.no_grad():
+                    stats = fused_scores(batch, self.classifier())
+                confident = (stats.confidence > config.threshold).nonzero().squeeze(1)
+                self.confident.append(int(confident.numel()))
+                if confident.numel() >= config.min_confident:
+                    labels = stats.prediction[confident]
+                    gradients = self._gradient_source(batch[confident], labels) if stale else None
+                    bank.insert(labels, stats.confidence[confident], rows[confident], gradients)
+                if len(bank) >= 2:
+                    self.step(bank, features, None if stale else bank.sample_ids)
+            with torch.no_grad():
+                scores[rows] = batch @ self.classifier().T
+        return self.result(scores, order)
+
+    def offline(self, features: Tensor, sample_ids: Tensor) -> RefineResult:
+        config = self.config
+        with torch.no_grad():
+            stats = fused_scores(features, self.classifier())
+        self.confident.append(int((stats.confidence > config.threshold).sum()))
+        bank = MemoryBank.from_all(
+            stats.prediction,
+            stats.confidence,
+            sample_ids,
+            config.memory,
+            config.threshold,
+            num_classes=self.text.shape[0],
+        )
+        by_id = torch.argsort(sample_ids)
+        positions = by_id[torch.searchsorted(sample_ids[by_id], bank.sample_ids)]
+        if len(bank) >= 2:
+            for _ in range(config.steps):
+                self.step(bank, features, positions)
+        with torch.no_grad():
+            scores = features @ self.classifier().T
+        return self.result(scores, None)
+
+
+def _per_sample_gradients(global_text: Tensor, features: Tensor, labels: Tensor) -> Tensor:
+    """(B, C·D): for each sample, d CE(features · normalise(u)ᵀ, label) / du at u = ``global_text``."""
+
+    def loss(u: Tensor, feature: Tensor, label: Tensor) -> Tensor:
+        logits = F.normalize(u, dim=-1) @ feature
+        return F.cross_entropy(logits.unsqueeze(0), label.unsqueeze(0))
+
+    per_sample = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0, 0))(global_text, features, labels)
+    return per_sample.reshape(features.shape[0], global_text.numel())
