@@ -384,7 +384,7 @@ TINY_BENCH = dict(
 
 
 def test_refinement_benchmark_checks_every_op_against_its_reference() -> None:
-    from zsbench.bench import RefinementSizes, refinement
+    from zsbench.bench.refine import RefinementSizes, refinement
 
     rows = refinement(RefinementSizes(**TINY_BENCH), repeats=1)  # type: ignore[arg-type]
     ops = {row.op for row in rows}
@@ -396,7 +396,7 @@ def test_refinement_benchmark_checks_every_op_against_its_reference() -> None:
 
 
 def test_cli_bench_refine_prints_one_json_document(monkeypatch: pytest.MonkeyPatch) -> None:
-    from zsbench import bench
+    from zsbench.bench import refine as bench
     from zsbench.cli.main import app
 
     tiny, full_size = bench.RefinementSizes(**TINY_BENCH), bench.refinement  # type: ignore[arg-type]

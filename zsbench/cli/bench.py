@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
 from zsbench.cli.common import handle_errors, print_json, stdout
 
-TARGETS = ("encoders", "refine", "all")
+TARGETS = ("encoders", "refine", "prepare", "all")
 HELP = """Speed benchmarks, with ratios against a reference measured in the same process.
 
-encoders: training throughput of each skeleton encoder. refine: the test-time refinement kernels (scores,
+prepare: raw NTU .skeleton parsing against a line-by-line reference parser, and the whole prepare
+pipeline with 1 and 2 workers, projected to a full NTU-120 preparation. encoders: training throughput of each skeleton encoder. refine: the test-time refinement kernels (scores,
 memory bank, prototypes, text refinement), plain reference vs vectorised (vs Triton on CUDA), each checked
 against the reference.
 
@@ -26,6 +29,10 @@ Examples:
 def bench(
     target: str = typer.Argument("all", help=f"One of: {', '.join(TARGETS)}."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    files: int = typer.Option(
+        2000, help="prepare: synthetic real-format files to parse (cached in $ZSBENCH_HOME/bench)."
+    ),
+    samples: Path | None = typer.Option(None, help="prepare: a folder of real .skeleton files to include."),
 ) -> None:
     from zsbench.errors import UsageError
 
@@ -36,12 +43,14 @@ def bench(
         documents["encoders"] = _encoders(as_json)
     if target in ("refine", "all"):
         documents["refine"] = _refine(as_json)
+    if target in ("prepare", "all"):
+        documents["prepare"] = _prepare(as_json, files, samples)
     if as_json:
         print_json(documents if target == "all" else documents[target])
 
 
 def _encoders(as_json: bool) -> list[dict[str, object]]:
-    from zsbench import bench as benchmarks
+    from zsbench.bench import encoders as benchmarks
 
     measurements = benchmarks.encoder_training()
     reference = measurements[0]
@@ -63,7 +72,7 @@ def _encoders(as_json: bool) -> list[dict[str, object]]:
 def _refine(as_json: bool) -> list[dict[str, object]]:
     from dataclasses import asdict
 
-    from zsbench import bench as benchmarks
+    from zsbench.bench import refine as benchmarks
 
     timings = benchmarks.refinement()
     rows = [asdict(timing) for timing in timings]
@@ -91,6 +100,30 @@ def _refine(as_json: bool) -> list[dict[str, object]]:
         highlight=False,
     )
     return rows
+
+
+def _prepare(as_json: bool, files: int, samples: Path | None) -> list[dict[str, object]]:
+    from zsbench.bench.prepare import skeleton_parsing
+
+    timings, projection = skeleton_parsing(files, samples)
+    reference = timings[0]
+    rows: list[dict[str, object]] = [
+        {"benchmark": t.name, "files": t.files, "files_per_second": t.files_per_second,
+         "megabytes_per_second": t.megabytes_per_second, "ratio_to_reference": t.files_per_second / reference.files_per_second}
+        for t in timings
+    ]  # fmt: skip
+    if not as_json:
+        table = Table(
+            title=f"zsbench bench prepare: {reference.files} files, {reference.megabytes:.0f} MB, one process"
+        )
+        for column in ("benchmark", "files/s", "MB/s", "× reference"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(str(row["benchmark"]), f"{row['files_per_second']:.0f}", f"{row['megabytes_per_second']:.1f}",
+                          f"{row['ratio_to_reference']:.2f}")  # fmt: skip
+        stdout.print(table)
+        stdout.print(projection, highlight=False)
+    return [*rows, {"projection": projection}]
 
 
 bench.__doc__ = HELP

@@ -60,17 +60,41 @@ def is_complete(path: Path) -> bool:
     return (path / "manifest.json").is_file()
 
 
-def write_store(root: Path, name: str, skeletons: np.ndarray, index: pd.DataFrame, manifest: dict[str, Any]) -> Path:
-    """Write a complete store atomically and return its path. Replaces an existing store of that name."""
-    _check_arrays(skeletons, index, source=f"store {name}")
-    root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".{name}.partial-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
-        np.save(staging / "skeletons.npy", skeletons)
-        index.to_csv(staging / "index.csv", index=False)
+class StoreWriter:
+    """Build a store in a hidden staging folder; :meth:`finish` makes it visible in one rename.
+
+    Leaving the ``with`` block without ``finish`` (an error, Ctrl-C) removes the staging folder, so
+    nothing that looks like a store is left behind.
+    """
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.root, self.name = root, name
+        root.mkdir(parents=True, exist_ok=True)
+        self.staging = root / f".{name}.partial-{uuid.uuid4().hex[:8]}"
+        self.staging.mkdir()
+        self.finished = False
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.finished:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def open_array(self, count: int, frames: int, dtype: str) -> np.ndarray:
+        """A writable memory map (count, 3, frames, 25, 2) inside the staging folder."""
+        shape = (count, 3, frames, NUM_JOINTS, MAX_BODIES)
+        return np.lib.format.open_memmap(self.staging / "skeletons.npy", mode="w+", dtype=dtype, shape=shape)
+
+    def finish(self, skeletons: np.ndarray, index: pd.DataFrame, manifest: dict[str, Any]) -> Path:
+        _check_arrays(skeletons, index, source=f"store {self.name}")
+        if not isinstance(skeletons, np.memmap):
+            np.save(self.staging / "skeletons.npy", skeletons)
+        else:
+            skeletons.flush()
+        index.to_csv(self.staging / "index.csv", index=False)
         full_manifest = {
-            "name": name,
+            "name": self.name,
             "format_version": FORMAT_VERSION,
             "zsbench_version": __version__,
             "num_samples": len(index),
@@ -78,19 +102,24 @@ def write_store(root: Path, name: str, skeletons: np.ndarray, index: pd.DataFram
             "dtype": str(skeletons.dtype),
             "counts_per_label": {str(k): int(v) for k, v in index["label"].value_counts().sort_index().items()},
             **manifest,
-            "content_hash": _content_hash(staging),
+            "content_hash": _content_hash(self.staging),
         }
-        _write_json_atomic(staging / "manifest.json", full_manifest)
-        final = store_path(root, name)
+        _write_json_atomic(self.staging / "manifest.json", full_manifest)
+        final = store_path(self.root, self.name)
         if final.exists():
-            trash = root / f".{name}.old-{uuid.uuid4().hex[:8]}"
+            trash = self.root / f".{self.name}.old-{uuid.uuid4().hex[:8]}"
             final.rename(trash)
             shutil.rmtree(trash)
-        staging.rename(final)
+        self.staging.rename(final)
+        self.finished = True
         return final
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+
+def write_store(root: Path, name: str, skeletons: np.ndarray, index: pd.DataFrame, manifest: dict[str, Any]) -> Path:
+    """Write a complete in-memory store atomically and return its path (replacing a store of that name)."""
+    _check_arrays(skeletons, index, source=f"store {name}")
+    with StoreWriter(root, name) as writer:
+        return writer.finish(skeletons, index, manifest)
 
 
 def load_store(root: Path, name: str, prepare_hint: str) -> SkeletonStore:

@@ -97,14 +97,17 @@ def make_folds(
         labels[test_idx],
     )
 
-    subjects = np.unique(index["subject"].to_numpy()[train_idx])
-    held_count = max(1, round(len(subjects) * validation_subject_fraction))
-    if held_count >= len(subjects):
-        raise DataError(f"{spec.name}: {len(subjects)} training subject(s) are too few to hold some out for validation")
     rng = numpy_rng(seed, "validation-subjects", split.content_hash())
-    held_out = tuple(sorted(int(s) for s in rng.choice(subjects, held_count, replace=False)))
     subject_col = index["subject"].to_numpy()
-    in_held = np.isin(subject_col, held_out)
+    subjects = np.unique(subject_col[train_idx])
+    if len(subjects) >= 2:
+        held_count = min(max(1, round(len(subjects) * validation_subject_fraction)), len(subjects) - 1)
+        held_out = tuple(sorted(int(s) for s in rng.choice(subjects, held_count, replace=False)))
+        in_held = np.isin(subject_col, held_out)
+    else:
+        # No subject ids (e.g. CTR-GCN arrays): hold out a seeded fraction of the training samples instead.
+        held_out = ()
+        in_held = rng.random(len(index)) < validation_subject_fraction
     pseudo_seen, pseudo_unseen = split.validation_seen, split.validation_unseen
     val_train = np.flatnonzero(train_mask & ~in_held & np.isin(labels, pseudo_seen))
     val_eval = np.flatnonzero(train_mask & in_held & seen_mask)

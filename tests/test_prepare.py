@@ -1,0 +1,132 @@
+"""`zsbench prepare` on each input kind: write a small input, prepare, load through the store reader, compare."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import SAMPLES, needs_shared
+from zsbench.cli.main import app
+from zsbench.data import store
+from zsbench.data.preprocess import PrepareOptions, to_fixed_length
+from zsbench.data.readers import ntu
+from zsbench.data.synthetic.generator import SynthConfig
+from zsbench.data.synthetic.skeleton_files import write_synthetic_skeletons
+
+runner = CliRunner()
+
+
+def _load(home: Path, name: str) -> store.SkeletonStore:
+    return store.load_store(home / "datasets", name, "hint")
+
+
+@pytest.fixture(scope="module")
+def raw_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("raw")
+    write_synthetic_skeletons(
+        SynthConfig(subjects_per_partition=1, replications=1, cameras=(1,), frames=40), folder, limit=30
+    )
+    for sample in needs_shared(SAMPLES / "ntu").glob("*.skeleton"):
+        (folder / sample.name).symlink_to(sample)
+    return folder
+
+
+def test_raw_ntu_round_trip(raw_folder: Path, empty_home: Path) -> None:
+    missing = SAMPLES / "ntu" / "NTU_RGBD_samples_with_missing_skeletons.txt"
+    result = runner.invoke(
+        app, ["prepare", "ntu60", "--root", str(raw_folder), "--missing", str(missing), "--frames", "48"]
+    )
+    assert result.exit_code == 0, result.output
+    prepared = _load(empty_home, "ntu60")
+    assert len(prepared.index) == 36 and prepared.skeletons.shape == (36, 3, 48, 25, 2)
+    row = prepared.index.index[prepared.index["sample"] == "S001C003P008R002A058"][0]
+    assert prepared.index.loc[row, ["label", "subject", "camera", "setup", "bodies", "frames"]].tolist() == [
+        57,
+        8,
+        3,
+        1,
+        2,
+        70,
+    ]
+    expected = to_fixed_length(
+        ntu.select_bodies(ntu.parse_skeleton(raw_folder / "S001C003P008R002A058.skeleton")), PrepareOptions(frames=48)
+    )
+    assert np.array_equal(np.asarray(prepared.skeletons[row]), expected)
+    manifest = prepared.manifest
+    assert manifest["excluded_as_missing"] == 302 and len(manifest["inputs"]) == 36 and manifest["skipped"] == []
+    assert all(len(entry["blake2b"]) == 32 for entry in manifest["inputs"])
+
+
+def test_bad_raw_file_names_file_and_line_or_is_skipped(raw_folder: Path, empty_home: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    good = sorted(raw_folder.glob("S001C001P001R001A001.skeleton"))[0]
+    (folder / good.name).symlink_to(good)
+    lines = good.read_text().splitlines()
+    (folder / "S001C001P001R001A002.skeleton").write_text("\n".join(lines[:40]) + "\n")
+    failed = runner.invoke(app, ["prepare", "ntu60", "--root", str(folder), "--workers", "1"])
+    assert failed.exit_code == 3
+    assert "S001C001P001R001A002.skeleton" in failed.stderr and "line" in failed.stderr
+    assert not (empty_home / "datasets" / "ntu60").exists()
+    assert not [p for p in (empty_home / "datasets").iterdir() if p.name.startswith(".")]
+    skipped = runner.invoke(app, ["prepare", "ntu60", "--root", str(folder), "--skip-bad"])
+    assert skipped.exit_code == 0, skipped.output
+    manifest = json.loads((empty_home / "datasets" / "ntu60" / "manifest.json").read_text())
+    assert manifest["num_samples"] == 1 and manifest["skipped"][0]["input"].endswith("A002.skeleton")
+
+
+def test_pku_round_trip_with_partitions(empty_home: Path, tmp_path: Path) -> None:
+    source = needs_shared(SAMPLES / "pku-mmd")
+    root = tmp_path / "pku"
+    for sub in ("PKU_Skeleton_Renew", "Train_Label_PKU_final", "Split"):
+        (root / sub).mkdir(parents=True)
+        for file in (source / sub).iterdir():
+            (root / sub / file.name).symlink_to(file)
+    result = runner.invoke(app, ["prepare", "pku-mmd", "--root", str(root), "--frames", "32"])
+    assert result.exit_code == 0, result.output
+    prepared = _load(empty_home, "pku-mmd")
+    index = prepared.index
+    assert len(index) == 8 + 16
+    first = index[index["sample"] == "0310-R#00"].iloc[0]
+    labels = (source / "Train_Label_PKU_final" / "0310-R.txt").read_text().split()[0].split(",")
+    assert first["label"] == int(labels[0]) - 1 and first["frames"] == int(labels[2]) - int(labels[1])
+    assert set(index["partition_xsub"]) <= {"train", "test"} and set(index["partition_xview"]) <= {"train", "test"}
+    assert (index[index["sample"].str.startswith("0160-L")]["bodies"] == 1).all()
+
+
+def test_ctrgcn_npz_and_stgcn_arrays_round_trip(empty_home: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = np.zeros((5, 30, 150), dtype=np.float32)
+    x[:, :20] = rng.normal(size=(5, 20, 150))
+    y = np.eye(60)[[0, 1, 2, 3, 4]]
+    np.savez(tmp_path / "NTU60_CS.npz", x_train=x[:3], y_train=y[:3], x_test=x[3:], y_test=y[3:])
+    assert (
+        runner.invoke(app, ["prepare", "ntu60", "--npz", str(tmp_path / "NTU60_CS.npz"), "--frames", "20"]).exit_code
+        == 0
+    )
+    prepared = _load(empty_home, "ntu60")
+    assert prepared.index["partition_xsub"].tolist() == ["train"] * 3 + ["test"] * 2
+    assert prepared.labels.tolist() == [0, 1, 2, 3, 4] and prepared.index["frames"].tolist() == [20] * 5
+    expected = x[1, :20].reshape(20, 2, 25, 3).transpose(3, 0, 2, 1)
+    assert np.allclose(np.asarray(prepared.skeletons[1]), expected, atol=1e-6)
+
+    data = rng.normal(size=(2, 3, 16, 25, 2)).astype(np.float32)
+    np.save(tmp_path / "val_data_joint.npy", data)
+    names = ["S003C002P007R001A010.skeleton", "S004C001P010R002A020.skeleton"]
+    (tmp_path / "val_label.pkl").write_bytes(pickle.dumps((names, [9, 19])))
+    args = ["prepare", "ntu60", "--stgcn-data", str(tmp_path / "val_data_joint.npy"),
+            "--stgcn-label", str(tmp_path / "val_label.pkl"), "--frames", "16"]  # fmt: skip
+    assert runner.invoke(app, args).exit_code == 0
+    prepared = _load(empty_home, "ntu60")
+    assert prepared.index["subject"].tolist() == [7, 10] and prepared.index["camera"].tolist() == [2, 1]
+    assert np.allclose(np.asarray(prepared.skeletons), data, atol=1e-6)
+
+
+def test_missing_root_exits_3_with_how_to_obtain(empty_home: Path) -> None:
+    result = runner.invoke(app, ["prepare", "pku-mmd"])
+    assert result.exit_code == 3 and "no --root given" in result.stderr and "ntu60-synth" in result.stderr

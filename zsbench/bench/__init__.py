@@ -1,0 +1,1 @@
+"""Speed benchmarks. Each prints its figures next to a reference measured in the same process."""
