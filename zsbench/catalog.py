@@ -28,6 +28,12 @@ METHODS.add(
     "DVTA: direct alignment + semantic description enhancement + augmented (metric) alignment on pooled features",
 )
 
+METHODS.add(
+    "pgfa",
+    "zsbench.methods.pgfa:Pgfa",
+    "PGFA: end-to-end skeleton-text KL alignment; transductive test-time prototypes from low-entropy samples",
+)
+
 _NTU_HOW = "register at https://rose1.ntu.edu.sg/dataset/actionRecognition/ and download the skeleton archives"
 DATASETS.add(
     "ntu60",

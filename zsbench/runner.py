@@ -64,13 +64,33 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
 
 
 @dataclass
+class FoldScores:
+    """A fold's scores in its two settings. ZSL is scored on its own (novel samples against novel classes):
+    for a transductive method it is not a slice of the GZSL scores."""
+
+    gzsl: np.ndarray  # (N, C): every evaluation sample against every class of the fold
+    zsl: np.ndarray  # (N_novel, C_novel): novel-class samples against the novel classes
+
+
+@dataclass
 class FoldOutput:
     labels: np.ndarray
     class_ids: np.ndarray
-    scores: np.ndarray  # (N, C) against class_ids
+    scores: np.ndarray  # (N, C) against class_ids (GZSL)
+    zsl_scores: np.ndarray  # (N_novel, C_novel), rows = samples of novel classes, columns = sorted novel classes
     seen_logits: np.ndarray  # encoder's seen-class classifier, (N, len(seen))
     encoder: dict[str, Any]
     method_log: dict[str, Any]
+
+
+def score_fold(method: Method, features: FeatureSet, bank: TextBank, fold: Fold) -> FoldScores:
+    gzsl = method.scores(features, bank).numpy()
+    novel_rows = np.isin(fold.eval_labels, fold.novel)
+    zsl = method.scores(features.subset(novel_rows), bank.select(sorted(fold.novel))).numpy()
+    for name, scores in (("GZSL", gzsl), ("ZSL", zsl)):
+        if not np.isfinite(scores).all():
+            raise RunFailed(f"{type(method).__name__} produced non-finite {name} scores on the {fold.name} fold")
+    return FoldScores(gzsl, zsl)
 
 
 def run_fold(
@@ -97,9 +117,18 @@ def run_fold(
         params_from_dict(run.method_type.params_type, config.method_params, "method_params"),
         config.protocol,
         config.seed,
+        run.spec.family,
     )
-    train_set = FeatureSet(train_features["pooled"], torch.as_tensor(fold.train.labels))
-    eval_set = FeatureSet(eval_features["pooled"])
+    raw = "skeletons" in run.method_type.requires
+    train_set = FeatureSet(
+        train_features["pooled"],
+        torch.as_tensor(fold.train.labels),
+        store.skeletons if raw else None,
+        fold.train.indices if raw else None,
+    )
+    eval_set = FeatureSet(
+        eval_features["pooled"], None, store.skeletons if raw else None, fold.eval_indices if raw else None
+    )
     scoring_bank = bank.select(fold.classes)
     if config.evaluation.unseen_text_control == "permute":
         scoring_bank = permute_novel_text(scoring_bank, fold.novel, config.seed)
@@ -107,17 +136,16 @@ def run_fold(
         TestEpochSelector(method, eval_set, scoring_bank, fold, quirks) if "test_epoch_selection" in quirks else None
     )
     method_log = method.fit(train_set, bank.select(fold.seen), selector)
-    if selector is not None and selector.best_scores is not None:
-        scores = selector.best_scores
+    if selector is not None and selector.best is not None:
+        scores = selector.best
         method_log = {**method_log, "selected_epoch_on_test": selector.best_epoch}
     else:
-        scores = method.scores(eval_set, scoring_bank).numpy()
-    if not np.isfinite(scores).all():
-        raise RunFailed(f"{config.method} produced non-finite scores on the {fold.name} fold")
+        scores = score_fold(method, eval_set, scoring_bank, fold)
     return FoldOutput(
         labels=fold.eval_labels,
         class_ids=np.array(scoring_bank.labels),
-        scores=scores,
+        scores=scores.gzsl,
+        zsl_scores=scores.zsl,
         seen_logits=eval_features["seen_logits"].numpy(),
         encoder=summary(encoder),
         method_log=method_log,
@@ -137,14 +165,15 @@ class TestEpochSelector:
         self.method, self.features, self.bank, self.fold, self.quirks = method, features, bank, fold, quirks
         self.best_accuracy = -1.0
         self.best_epoch = 0
-        self.best_scores: np.ndarray | None = None
+        self.best: FoldScores | None = None
 
     def __call__(self, epoch: int) -> None:
-        scores = self.method.scores(self.features, self.bank).numpy()
-        output = FoldOutput(self.fold.eval_labels, np.array(self.bank.labels), scores, np.empty(0), {}, {})
-        accuracy = _zsl(output, self.fold.novel, self.quirks, test_batch_size(self.method.params))[0]["zsl_top1"]
+        scores = score_fold(self.method, self.features, self.bank, self.fold)
+        labels = self.fold.eval_labels[np.isin(self.fold.eval_labels, self.fold.novel)]
+        accuracy = _zsl_values(scores.zsl, labels, np.array(sorted(self.fold.novel)), self.quirks,
+                               test_batch_size(self.method.params))["zsl_top1"]  # fmt: skip
         if accuracy > self.best_accuracy:
-            self.best_accuracy, self.best_epoch, self.best_scores = accuracy, epoch, scores
+            self.best_accuracy, self.best_epoch, self.best = accuracy, epoch, scores
 
 
 def test_batch_size(params: object) -> int:
@@ -175,12 +204,9 @@ def permute_novel_text(bank: TextBank, novel: tuple[int, ...], seed: int) -> Tex
     return TextBank(bank.labels, bank.slots, bank.embeddings[source], bank.encoder)
 
 
-def _zsl(
-    output: FoldOutput, novel: tuple[int, ...], quirks: tuple[str, ...] = (), batch: int = 64
-) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
-    rows = np.isin(output.labels, novel)
-    columns = np.isin(output.class_ids, novel)
-    scores, labels, classes = output.scores[rows][:, columns], output.labels[rows], output.class_ids[columns]
+def _zsl_values(
+    scores: np.ndarray, labels: np.ndarray, classes: np.ndarray, quirks: tuple[str, ...], batch: int
+) -> dict[str, float]:
     predicted = metrics.predictions(scores, classes)
     values = {
         "zsl_top1": metrics.topk_accuracy(scores, labels, classes, 1),
@@ -190,6 +216,17 @@ def _zsl(
     if "batch_averaged_accuracy" in quirks:
         values["zsl_top1_sample_averaged"] = values["zsl_top1"]
         values["zsl_top1"] = batch_averaged_accuracy(scores, labels, classes, batch)
+    return values
+
+
+def _zsl(
+    output: FoldOutput, novel: tuple[int, ...], quirks: tuple[str, ...] = (), batch: int = 64
+) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    labels = output.labels[np.isin(output.labels, novel)]
+    classes = np.array(sorted(novel))
+    scores = output.zsl_scores
+    predicted = metrics.predictions(scores, classes)
+    values = _zsl_values(scores, labels, classes, quirks, batch)
     per_class = {str(k): v for k, v in metrics.per_class_accuracy(predicted, labels, classes).items()}
     confusion = {"classes": classes.tolist(), "counts": metrics.confusion_matrix(predicted, labels, classes).tolist()}
     return values, per_class, confusion
@@ -324,6 +361,8 @@ def execute(
         "labels": test.labels,
         "class_ids": test.class_ids,
         "scores": test.scores.astype(np.float32),
+        "zsl_scores": test.zsl_scores.astype(np.float32),
+        "zsl_labels": test.labels[np.isin(test.labels, run.split.unseen)],
         "sample_indices": folds.test.eval_indices,
     }
     return record, write_record(results_dir, record, arrays), False

@@ -44,7 +44,7 @@ def build_encoder(config: EncoderConfig, num_classes: int) -> nn.Module:
     return model
 
 
-def _batch(skeletons: np.ndarray, indices: np.ndarray) -> torch.Tensor:
+def load_batch(skeletons: np.ndarray, indices: np.ndarray) -> torch.Tensor:
     order = np.argsort(indices)  # memory maps read fastest in file order
     block = np.asarray(skeletons[indices[order]], dtype=np.float32)
     restored = np.empty_like(block)
@@ -91,7 +91,7 @@ def train_encoder(
         total_loss, correct = 0.0, 0
         for start in range(0, len(order), config.batch_size):
             rows = order[start : start + config.batch_size].numpy()
-            inputs = _batch(skeletons, training.indices[rows])
+            inputs = load_batch(skeletons, training.indices[rows])
             logits = model(inputs)
             loss = nn.functional.cross_entropy(logits, targets[rows])
             optimiser.zero_grad()
@@ -125,7 +125,7 @@ def extract(model: nn.Module, skeletons: np.ndarray, indices: np.ndarray) -> dic
     model.eval()
     pooled, logits = [], []
     for start in range(0, len(indices), EXTRACT_BATCH):
-        inputs = _batch(skeletons, indices[start : start + EXTRACT_BATCH])
+        inputs = load_batch(skeletons, indices[start : start + EXTRACT_BATCH])
         features = model.features(inputs)  # type: ignore[operator]
         pooled.append(features)
         logits.append(model.classifier(features))  # type: ignore[operator]

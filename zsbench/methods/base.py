@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from zsbench.methods.training import EpochMonitor
@@ -19,13 +20,29 @@ from zsbench.text.bank import TextBank
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """Features of a set of samples. ``labels`` is None for evaluation sets."""
+    """Features of a set of samples. ``labels`` is None for evaluation sets.
+
+    Methods that train end to end (``requires`` holds ``"skeletons"``) also get the raw samples: the
+    store's array and the rows of this set in it.
+    """
 
     pooled: torch.Tensor  # (N, D)
     labels: torch.Tensor | None = None
+    skeletons: np.ndarray | None = None  # the store's (N_store, 3, T, 25, 2) array
+    indices: np.ndarray | None = None  # rows of this set in ``skeletons``
 
     def __len__(self) -> int:
         return int(self.pooled.shape[0])
+
+    def subset(self, rows: np.ndarray) -> FeatureSet:
+        """The samples at boolean or integer ``rows``."""
+        picked = torch.as_tensor(np.flatnonzero(rows) if rows.dtype == bool else rows)
+        return FeatureSet(
+            self.pooled[picked],
+            None if self.labels is None else self.labels[picked],
+            self.skeletons,
+            None if self.indices is None else self.indices[picked.numpy()],
+        )
 
 
 @dataclass
@@ -40,10 +57,11 @@ class Method(ABC):
     transductive: ClassVar[bool] = False  # uses the whole unlabelled test set at once
     paper_quirks: ClassVar[tuple[str, ...]] = ()  # what the `paper` protocol reproduces, by name
 
-    def __init__(self, params: MethodParams, protocol: str, seed: int) -> None:
+    def __init__(self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60") -> None:
         self.params = params
         self.protocol = protocol
         self.seed = seed
+        self.family = family  # dataset family, for hyper-parameters the released code sets per dataset
 
     @abstractmethod
     def fit(self, train: FeatureSet, text: TextBank, monitor: EpochMonitor | None = None) -> dict[str, Any]:

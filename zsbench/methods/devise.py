@@ -35,8 +35,8 @@ class Devise(Method):
     text_slots: ClassVar[tuple[str, ...]] = ("label_global",)
     paper_quirks: ClassVar[tuple[str, ...]] = ("gzsl_calibration_on_test",)
 
-    def __init__(self, params: MethodParams, protocol: str, seed: int) -> None:
-        super().__init__(params, protocol, seed)
+    def __init__(self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60") -> None:
+        super().__init__(params, protocol, seed, family)
         self.projection: nn.Linear | None = None
 
     @property

@@ -135,8 +135,8 @@ class Dvta(Method):
         "sde_train_inference_mismatch",
     )
 
-    def __init__(self, params: MethodParams, protocol: str, seed: int) -> None:
-        super().__init__(params, protocol, seed)
+    def __init__(self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60") -> None:
+        super().__init__(params, protocol, seed, family)
         self.network: DvtaNetwork | None = None
 
     @property
