@@ -38,8 +38,8 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (unit, property and end-to-end CLI tests)."""
-    _install(session, "[dev]")
+    """The test suite (unit, property and end-to-end CLI tests); Triton kernels run interpreted on the CPU."""
+    _install(session, "[dev,triton]")
     session.run("pytest", "-q", *session.posargs)
 
 

@@ -66,6 +66,17 @@ DATASETS.add(
     "synthetic NTU-120-compatible set generated offline",
 )
 
+_FEATURES_HOW = "download SynSE's synse_resources (Shift-GCN features per split, shift_{k}_r/ folders)"
+for _family in ("ntu60", "ntu120"):
+    DATASETS.add(
+        f"{_family}-features",
+        DatasetSpec(
+            f"{_family}-features", _family, f"pre-extracted {_family.upper()} features per SynSE split", ("xsub",),
+            how_to_obtain=_FEATURES_HOW, kind="features",
+        ),
+        f"{_family.upper()} SynSE-style pre-extracted 256-d features (one encoder per split; no raw skeletons)",
+    )  # fmt: skip
+
 SKELETON_ENCODERS.add(
     "tcn",
     "zsbench.encoders.tcn:TemporalConvEncoder",

@@ -17,12 +17,13 @@ from zsbench import paths, runtime
 from zsbench.catalog import DATASETS, METHODS
 from zsbench.config import RunConfig, params_from_dict
 from zsbench.data.datasets import DatasetSpec
+from zsbench.data.features import SplitFeatures, load_split_features
 from zsbench.data.store import SkeletonStore, load_store
 from zsbench.encoders.pretrain import extract, summary, train_encoder
-from zsbench.errors import RunFailed, UsageError
+from zsbench.errors import DataError, RunFailed, UsageError
 from zsbench.eval import metrics
 from zsbench.eval.gating import fit_gate, gated_gzsl
-from zsbench.eval.protocol import Fold, make_folds
+from zsbench.eval.protocol import Fold, guarded_training_set, make_folds
 from zsbench.methods.base import FeatureSet, Method
 from zsbench.results.record import RunRecord, environment, now
 from zsbench.results.store import ExistingRecord, read_record, record_path, write_record
@@ -78,7 +79,7 @@ class FoldOutput:
     class_ids: np.ndarray
     scores: np.ndarray  # (N, C) against class_ids (GZSL)
     zsl_scores: np.ndarray  # (N_novel, C_novel), rows = samples of novel classes, columns = sorted novel classes
-    seen_logits: np.ndarray  # encoder's seen-class classifier, (N, len(seen))
+    seen_logits: np.ndarray | None  # the backbone's seen-class classifier, (N, len(seen)); None if unknown
     encoder: dict[str, Any]
     method_log: dict[str, Any]
 
@@ -93,61 +94,144 @@ def score_fold(method: Method, features: FeatureSet, bank: TextBank, fold: Fold)
     return FoldScores(gzsl, zsl)
 
 
-def run_fold(
-    fold: Fold,
-    store: SkeletonStore,
-    bank: TextBank,
-    run: ResolvedRun,
-    progress: Progress | None,
-    quirks: tuple[str, ...] = (),
-) -> FoldOutput:
+@dataclass
+class FoldData:
+    """What a method sees of one fold: training features with labels, evaluation features without."""
+
+    fold: Fold
+    train: FeatureSet
+    evaluation: FeatureSet
+    seen_logits: np.ndarray | None  # the backbone's seen-class classifier on the evaluation samples
+    encoder: dict[str, Any]
+
+
+def skeleton_fold_data(fold: Fold, store: SkeletonStore, run: ResolvedRun, progress: Progress | None) -> FoldData:
+    """Train (or reuse) the fold's encoder on its training classes and extract features."""
     config = run.config
     encoder = train_encoder(
-        store.skeletons,
-        fold.train,
-        config.encoder,
-        config.seed,
-        paths.encoders_dir() / store.name,
-        store.content_hash,
-        progress,
-    )
+        store.skeletons, fold.train, config.encoder, config.seed, paths.encoders_dir() / store.name,
+        store.content_hash, progress,
+    )  # fmt: skip
     train_features = extract(encoder.model, store.skeletons, fold.train.indices)
     eval_features = extract(encoder.model, store.skeletons, fold.eval_indices)
+    raw = "skeletons" in run.method_type.requires
+    return FoldData(
+        fold,
+        FeatureSet(
+            train_features["pooled"], torch.as_tensor(fold.train.labels),
+            store.skeletons if raw else None, fold.train.indices if raw else None,
+        ),
+        FeatureSet(eval_features["pooled"], None, store.skeletons if raw else None, fold.eval_indices if raw else None),
+        eval_features["seen_logits"].numpy(),
+        summary(encoder),
+    )  # fmt: skip
+
+
+def _feature_fold(
+    name: str, features: SplitFeatures, train_rows: np.ndarray, eval_rows: np.ndarray, seen: tuple[int, ...],
+    novel: tuple[int, ...], logits_rows: np.ndarray | None, source: str,
+) -> FoldData:  # fmt: skip
+    """A fold over rows of pre-extracted features; ``logits_rows`` picks the evaluation logits, if any."""
+    train_labels = features.train_labels[train_rows]
+    fold = Fold(
+        name,
+        guarded_training_set(train_rows, train_labels, seen, f"{name}-fold method training"),
+        seen,
+        novel,
+        eval_rows,
+        np.concatenate([features.train_labels, features.test_labels])[eval_rows],
+    )
+    pool = np.concatenate([features.train_features, features.test_features]).astype(np.float32)
+    logits = None
+    if features.test_logits is not None and logits_rows is not None:
+        logits = features.test_logits[logits_rows][:, list(seen)]
+    return FoldData(
+        fold,
+        FeatureSet(torch.from_numpy(pool[train_rows]), torch.from_numpy(train_labels)),
+        FeatureSet(torch.from_numpy(pool[eval_rows])),
+        logits,
+        {"source": source},
+    )
+
+
+def feature_folds(run: ResolvedRun) -> tuple[FoldData, FoldData, str]:
+    """Validation and test folds from a feature store (no encoder is trained).
+
+    Rows index the concatenation [train features; test features]. The validation fold uses the store's
+    validation features when they were made for this split's hold-out; otherwise it is carved from the
+    training features, which is an approximation (their encoder saw the pseudo-unseen classes), and the
+    record says so.
+    """
+    store = paths.datasets_dir() / run.spec.name
+    if not (store / "manifest.json").is_file():
+        raise DataError(
+            f"dataset {run.spec.name!r} is not prepared (no {store / 'manifest.json'}). Run: {run.spec.prepare_command()}"
+        )
+    split = run.split
+    main = load_split_features(store, split)
+    assert main is not None
+    n_train, n_test = len(main.train_labels), len(main.test_labels)
+    test = _feature_fold(
+        "test", main, np.arange(n_train), n_train + np.arange(n_test), split.seen, split.unseen,
+        np.arange(n_test), f"feature store {run.spec.name}",
+    )  # fmt: skip
+    stored = load_split_features(store, split, validation=True)
+    if stored is not None and set(stored.train_labels.tolist()) <= set(split.validation_seen):
+        n_val_train = len(stored.train_labels)
+        val_eval = np.flatnonzero(np.isin(stored.test_labels, split.seen))
+        validation = _feature_fold(
+            "validation", stored, np.arange(n_val_train), n_val_train + val_eval, split.validation_seen,
+            split.validation_unseen, val_eval, "feature store validation features",
+        )  # fmt: skip
+        return validation, test, "validation features from the store (encoder trained on the pseudo-seen classes)"
+    held = numpy_rng(run.config.seed, "feature-validation", split.content_hash()).random(n_train) < (
+        run.config.evaluation.validation_subject_fraction
+    )
+    labels = main.train_labels
+    val_train = np.flatnonzero(~held & np.isin(labels, split.validation_seen))
+    val_eval = np.flatnonzero(
+        (held & np.isin(labels, split.validation_seen)) | np.isin(labels, split.validation_unseen)
+    )
+    validation = _feature_fold(
+        "validation", main, val_train, val_eval, split.validation_seen, split.validation_unseen, None,
+        "held-out training features",
+    )  # fmt: skip
+    note = (
+        "approximate: carved from the training features, whose encoder saw the pseudo-unseen classes "
+        "(the store has no validation features for this split's hold-out)"
+    )
+    return validation, test, note
+
+
+def run_fold(data: FoldData, bank: TextBank, run: ResolvedRun, quirks: tuple[str, ...] = ()) -> FoldOutput:
+    config, fold = run.config, data.fold
     method = run.method_type(
         params_from_dict(run.method_type.params_type, config.method_params, "method_params"),
         config.protocol,
         config.seed,
         run.spec.family,
     )
-    raw = "skeletons" in run.method_type.requires
-    train_set = FeatureSet(
-        train_features["pooled"],
-        torch.as_tensor(fold.train.labels),
-        store.skeletons if raw else None,
-        fold.train.indices if raw else None,
-    )
-    eval_set = FeatureSet(
-        eval_features["pooled"], None, store.skeletons if raw else None, fold.eval_indices if raw else None
-    )
     scoring_bank = bank.select(fold.classes)
     if config.evaluation.unseen_text_control == "permute":
         scoring_bank = permute_novel_text(scoring_bank, fold.novel, config.seed)
     selector = (
-        TestEpochSelector(method, eval_set, scoring_bank, fold, quirks) if "test_epoch_selection" in quirks else None
+        TestEpochSelector(method, data.evaluation, scoring_bank, fold, quirks)
+        if "test_epoch_selection" in quirks
+        else None
     )
-    method_log = method.fit(train_set, bank.select(fold.seen), selector)
+    method_log = method.fit(data.train, bank.select(fold.seen), selector)
     if selector is not None and selector.best is not None:
         scores = selector.best
         method_log = {**method_log, "selected_epoch_on_test": selector.best_epoch}
     else:
-        scores = score_fold(method, eval_set, scoring_bank, fold)
+        scores = score_fold(method, data.evaluation, scoring_bank, fold)
     return FoldOutput(
         labels=fold.eval_labels,
         class_ids=np.array(scoring_bank.labels),
         scores=scores.gzsl,
         zsl_scores=scores.zsl,
-        seen_logits=eval_features["seen_logits"].numpy(),
-        encoder=summary(encoder),
+        seen_logits=data.seen_logits,
+        encoder=data.encoder,
         method_log=method_log,
     )
 
@@ -261,6 +345,11 @@ def _gzsl(
     per_class = {str(k): v for k, v in metrics.per_class_accuracy(predicted, test.labels, test.class_ids).items()}
 
     if run.config.evaluation.calibration == "gating":
+        if validation.seen_logits is None or test.seen_logits is None:
+            raise DataError(
+                f"gating needs the backbone's seen-class logits, which {run.spec.name} does not provide for both folds; "
+                "use --set evaluation.calibration=stacking"
+            )
         novel_val = np.array(split.validation_unseen)
         val_novel_cols = np.isin(validation.class_ids, novel_val)
         gate = fit_gate(
@@ -299,13 +388,7 @@ def execute(
     started = time.perf_counter()
     compute = runtime.configure()
     timings: dict[str, float] = {}
-    store = load_store(paths.datasets_dir(), run.spec.name, run.spec.prepare_command())
     quirks = tuple(run.method_type.paper_quirks) if run.config.protocol == "paper" else ()
-    assert run.config.partition is not None
-    folds = make_folds(
-        store.index, run.spec, run.split, run.config.partition, run.config.seed,
-        run.config.evaluation.validation_subject_fraction,
-    )  # fmt: skip
     mark = time.perf_counter()
     text_encoder = load_text_encoder(run.config.text.encoder)
     bank = build_bank(
@@ -314,11 +397,35 @@ def execute(
     timings["text_seconds"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    validation = run_fold(folds.validation, store, bank, run, progress)
-    timings["validation_fold_seconds"] = time.perf_counter() - mark
+    if run.spec.kind == "features":
+        if "skeletons" in run.method_type.requires:
+            raise UsageError(
+                f"{run.config.method} trains end to end on raw skeletons; {run.spec.name} holds features only"
+            )
+        validation_data, test_data, validation_note = feature_folds(run)
+        dataset_hash, num_samples, validation_subjects = "features", len(test_data.fold.eval_labels), []
+    else:
+        store = load_store(paths.datasets_dir(), run.spec.name, run.spec.prepare_command())
+        assert run.config.partition is not None
+        folds = make_folds(
+            store.index, run.spec, run.split, run.config.partition, run.config.seed,
+            run.config.evaluation.validation_subject_fraction,
+        )  # fmt: skip
+        validation_data = skeleton_fold_data(folds.validation, store, run, progress)
+        test_data = skeleton_fold_data(folds.test, store, run, progress)
+        validation_note = (
+            "pseudo-unseen classes and held-out training subjects; encoder retrained on the pseudo-seen classes"
+        )
+        dataset_hash, num_samples, validation_subjects = (
+            store.content_hash,
+            len(store.index),
+            list(folds.validation_subjects),
+        )
+    timings["features_seconds"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    test = run_fold(folds.test, store, bank, run, progress, quirks)
-    timings["test_fold_seconds"] = time.perf_counter() - mark
+    validation = run_fold(validation_data, bank, run)
+    test = run_fold(test_data, bank, run, quirks)
+    timings["method_seconds"] = time.perf_counter() - mark
 
     params = params_from_dict(run.method_type.params_type, run.config.method_params, "method_params")
     zsl_values, zsl_per_class, confusion = _zsl(test, run.split.unseen, quirks, test_batch_size(params))
@@ -332,8 +439,8 @@ def execute(
         dataset={
             "name": run.spec.name,
             "family": run.spec.family,
-            "content_hash": store.content_hash,
-            "num_samples": len(store.index),
+            "content_hash": dataset_hash,
+            "num_samples": num_samples,
             "partition": run.config.partition,
             "synthetic": run.spec.synthetic,
         },
@@ -342,7 +449,8 @@ def execute(
             "name": run.config.protocol,
             "quirks": list(quirks),
             "transductive": run.method_type.transductive,
-            "validation_subjects": list(folds.validation_subjects),
+            "validation_subjects": validation_subjects,
+            "validation_fold": validation_note,
             "text_encoder": bank.encoder,
             "text_slots": list(bank.slots),
             "unseen_text_control": run.config.evaluation.unseen_text_control,
@@ -363,6 +471,6 @@ def execute(
         "scores": test.scores.astype(np.float32),
         "zsl_scores": test.zsl_scores.astype(np.float32),
         "zsl_labels": test.labels[np.isin(test.labels, run.split.unseen)],
-        "sample_indices": folds.test.eval_indices,
+        "sample_indices": test_data.fold.eval_indices,
     }
     return record, write_record(results_dir, record, arrays), False

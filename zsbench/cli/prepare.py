@@ -22,6 +22,8 @@ Examples:
   zsbench prepare pku-mmd --root ~/data/pku-mmd                 # PKU_Skeleton_Renew/, Train_Label_PKU_final/, Split/
 
   zsbench prepare ntu60 --npz NTU60_CS.npz                      # CTR-GCN arrays
+
+  zsbench prepare ntu60-features --root synse_resources/ntu_results   # SynSE shift_{{k}}_r/ feature folders
 """
 
 
@@ -63,6 +65,13 @@ def prepare(
 
                 written = write_synthetic_skeletons(config, write_skeletons, progress=progress)
                 stderr.print(f"wrote {written} .skeleton files to {write_skeletons}")
+        elif spec.kind == "features":
+            from zsbench import paths
+            from zsbench.data.features import prepare_feature_store
+
+            if root is None:
+                raise UsageError(f"{dataset} needs --root: a folder of SynSE-style shift_{{k}}_r/ split folders")
+            path = prepare_feature_store(root, paths.datasets_dir() / dataset, spec.family, dataset)
         else:
             options = PrepareOptions(frames=frames, temporal=temporal, centre=centre, dtype=dtype)
             if npz is not None or stgcn_data is not None:

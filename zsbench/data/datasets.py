@@ -32,6 +32,7 @@ class DatasetSpec:
     partitions: tuple[str, ...]
     synthetic: bool = False
     how_to_obtain: str = ""
+    kind: str = "skeletons"  # skeletons (a prepared store) | features (per-split pre-extracted features)
 
     @property
     def default_partition(self) -> str:
@@ -39,6 +40,10 @@ class DatasetSpec:
 
     def prepare_command(self) -> str:
         return f"zsbench prepare {self.name}" + ("" if self.synthetic else " --root DIR")
+
+    @property
+    def path_hint(self) -> str:
+        return "SynSE-style shift_{k}_r/ folders" if self.kind == "features" else "raw files"
 
 
 def partition_masks(index: pd.DataFrame, spec: DatasetSpec, partition: str) -> tuple[np.ndarray, np.ndarray]:

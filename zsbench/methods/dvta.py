@@ -192,8 +192,8 @@ class Dvta(Method):
         return {
             "final_loss": losses[-1],
             "epochs": self.p.epochs,
-            "tau_da": float(network.tau_da),
-            "tau_aa": float(network.tau_aa),
+            "tau_da": network.tau_da.item(),
+            "tau_aa": network.tau_aa.item(),
         }
 
     @torch.no_grad()
