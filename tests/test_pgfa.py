@@ -59,3 +59,14 @@ def test_pgfa_runs_end_to_end_on_smie_and_synse_splits(zsbench_home: Path) -> No
         assert 0 <= record["metrics"]["zsl_top1"] <= 1
     markdown = runner.invoke(app, ["report", "--format", "markdown"]).stdout
     assert "pgfa†" in markdown
+
+
+def test_test_time_variants_reuse_one_training(zsbench_home: Path) -> None:
+    base = ["run", "--method", "pgfa", "--dataset", "ntu60-synth", "--split", "55/5", "--json", *TINY]
+    first = json.loads(runner.invoke(app, [*base, "--set", "method_params.rho=0.5"]).stdout)
+    second = json.loads(runner.invoke(app, [*base, "--set", "method_params.use_prototypes=false"]).stdout)
+    assert second["method_log"]["test_fold"]["fit_reused"] is True
+    assert first["method_log"]["test_fold"]["final_loss"] == second["method_log"]["test_fold"]["final_loss"]
+    assert first["metrics"] != second["metrics"]  # prototypes with rho 0.5 vs pass 1 only
+    retrained = json.loads(runner.invoke(app, [*base, "--set", "method_params.lr=0.01"]).stdout)
+    assert retrained["method_log"]["test_fold"]["fit_reused"] is False

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -203,6 +206,40 @@ def feature_folds(run: ResolvedRun) -> tuple[FoldData, FoldData, str]:
     return validation, test, note
 
 
+def fit_with_cache(
+    method: Method, data: FoldData, text: TextBank, run: ResolvedRun, monitor: TestEpochSelector | None
+) -> dict[str, Any]:
+    """Fit, or restore a fit made before under the same training inputs.
+
+    Runs that differ only in a method's test-time parameters (PGFA's ρ, prototypes on/off) share one
+    training. The key covers everything that can change what fit() learns: the resolved config less
+    the test-time parameters and the evaluation settings, the fold's training rows and its text.
+    """
+    if monitor is not None or not method.test_time_params:
+        return method.fit(data.train, text, monitor)
+    config = run.config.to_dict()
+    training_params = {k: v for k, v in config["method_params"].items() if k not in method.test_time_params}
+    key_material = {
+        **{k: v for k, v in config.items() if k not in ("method_params", "evaluation")},
+        "method_params": training_params,
+        "fold": data.fold.train.fingerprint(),
+        "text": hashlib.sha256(text.embeddings.numpy().tobytes()).hexdigest(),
+    }
+    key = hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()[:20]
+    path = paths.home() / "fits" / run.config.method / f"{key}.pt"
+    if path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        return {**method.load_fitted_state(state, data.train, text), "fit_reused": True}
+    log = method.fit(data.train, text, None)
+    state = method.fitted_state()
+    if state is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save(state, temporary)
+        os.replace(temporary, path)
+    return {**log, "fit_reused": False}
+
+
 def run_fold(data: FoldData, bank: TextBank, run: ResolvedRun, quirks: tuple[str, ...] = ()) -> FoldOutput:
     config, fold = run.config, data.fold
     method = run.method_type(
@@ -219,7 +256,7 @@ def run_fold(data: FoldData, bank: TextBank, run: ResolvedRun, quirks: tuple[str
         if "test_epoch_selection" in quirks
         else None
     )
-    method_log = method.fit(data.train, bank.select(fold.seen), selector)
+    method_log = fit_with_cache(method, data, bank.select(fold.seen), run, selector)
     if selector is not None and selector.best is not None:
         scores = selector.best
         method_log = {**method_log, "selected_epoch_on_test": selector.best_epoch}

@@ -56,6 +56,7 @@ class Method(ABC):
     text_slots: ClassVar[tuple[str, ...]] = ("global",)  # description slots the text bank must hold
     transductive: ClassVar[bool] = False  # uses the whole unlabelled test set at once
     paper_quirks: ClassVar[tuple[str, ...]] = ()  # what the `paper` protocol reproduces, by name
+    test_time_params: ClassVar[frozenset[str]] = frozenset()  # params that do not change what fit() learns
 
     def __init__(self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60") -> None:
         self.params = params
@@ -69,6 +70,14 @@ class Method(ABC):
 
         ``monitor`` is called after each epoch; only `paper`-protocol quirks use it.
         """
+
+    def fitted_state(self) -> dict[str, Any] | None:
+        """What fit() learned, for the runner's fit cache; None when the method does not support caching."""
+        return None
+
+    def load_fitted_state(self, state: dict[str, Any], train: FeatureSet, text: TextBank) -> dict[str, Any]:
+        """Restore what fitted_state() returned, instead of fitting again; returns the fit's log."""
+        raise NotImplementedError
 
     @abstractmethod
     def scores(self, features: FeatureSet, text: TextBank) -> torch.Tensor:

@@ -77,11 +77,13 @@ class Pgfa(Method):
     text_slots: ClassVar[tuple[str, ...]] = ("label_global",)
     transductive: ClassVar[bool] = True
     paper_quirks: ClassVar[tuple[str, ...]] = ("test_epoch_selection", "batch_averaged_accuracy", "warmup_epoch0_lr0")
+    test_time_params: ClassVar[frozenset[str]] = frozenset({"use_prototypes", "rho", "test_batch_size"})
 
     def __init__(self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60") -> None:
         super().__init__(params, protocol, seed, family)
         self.network: PgfaNetwork | None = None
         self.last_pass_one: torch.Tensor | None = None
+        self.fit_log: dict[str, Any] = {}
 
     @property
     def p(self) -> PgfaParams:
@@ -132,7 +134,19 @@ class Pgfa(Method):
             if monitor is not None:
                 monitor(epoch + 1)
         network.eval()
-        return {"final_loss": losses[-1], "epochs": self.p.epochs, "rho": self.rho, "lr": base_lr}
+        self.fit_log = {"final_loss": losses[-1], "epochs": self.p.epochs, "rho": self.rho, "lr": base_lr}
+        return self.fit_log
+
+    def fitted_state(self) -> dict[str, Any] | None:
+        assert self.network is not None
+        return {"network": self.network.state_dict(), "log": self.fit_log}
+
+    def load_fitted_state(self, state: dict[str, Any], train: FeatureSet, text: TextBank) -> dict[str, Any]:
+        self.network = PgfaNetwork(self.p, text.dim)
+        self.network.load_state_dict(state["network"])
+        self.network.eval()
+        self.fit_log = {**state["log"], "rho": self.rho}
+        return self.fit_log
 
     @torch.no_grad()
     def embed(self, features: FeatureSet) -> torch.Tensor:
