@@ -1,0 +1,1 @@
+"""The stages of a run, composed by :mod:`zsbench.runner`."""

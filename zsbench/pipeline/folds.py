@@ -1,0 +1,131 @@
+"""What a method sees of each fold: features from a skeleton store (through the fold's encoder) or a feature store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from zsbench import paths
+from zsbench.data.features import SplitFeatures, load_split_features
+from zsbench.data.store import SkeletonStore
+from zsbench.encoders.pretrain import extract, summary, train_encoder
+from zsbench.errors import DataError
+from zsbench.eval.protocol import Fold, guarded_training_set
+from zsbench.methods.base import FeatureSet
+from zsbench.pipeline.resolve import ResolvedRun
+from zsbench.seeding import numpy_rng
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class FoldData:
+    """What a method sees of one fold: training features with labels, evaluation features without."""
+
+    fold: Fold
+    train: FeatureSet
+    evaluation: FeatureSet
+    seen_logits: np.ndarray | None  # the backbone's seen-class classifier on the evaluation samples
+    encoder: dict[str, Any]
+
+
+def skeleton_fold_data(fold: Fold, store: SkeletonStore, run: ResolvedRun, progress: Progress | None) -> FoldData:
+    """Train (or reuse) the fold's encoder on its training classes and extract features."""
+    config = run.config
+    encoder = train_encoder(
+        store.skeletons, fold.train, config.encoder, config.seed, paths.encoders_dir() / store.name,
+        store.content_hash, progress,
+    )  # fmt: skip
+    train_features = extract(encoder.model, store.skeletons, fold.train.indices)
+    eval_features = extract(encoder.model, store.skeletons, fold.eval_indices)
+    raw = "skeletons" in run.method_type.requires
+    return FoldData(
+        fold,
+        FeatureSet(
+            train_features["pooled"], torch.as_tensor(fold.train.labels),
+            store.skeletons if raw else None, fold.train.indices if raw else None,
+        ),
+        FeatureSet(eval_features["pooled"], None, store.skeletons if raw else None, fold.eval_indices if raw else None),
+        eval_features["seen_logits"].numpy(),
+        summary(encoder),
+    )  # fmt: skip
+
+
+def _feature_fold(
+    name: str, features: SplitFeatures, train_rows: np.ndarray, eval_rows: np.ndarray, seen: tuple[int, ...],
+    novel: tuple[int, ...], logits_rows: np.ndarray | None, source: str,
+) -> FoldData:  # fmt: skip
+    """A fold over rows of pre-extracted features; ``logits_rows`` picks the evaluation logits, if any."""
+    train_labels = features.train_labels[train_rows]
+    fold = Fold(
+        name,
+        guarded_training_set(train_rows, train_labels, seen, f"{name}-fold method training"),
+        seen,
+        novel,
+        eval_rows,
+        np.concatenate([features.train_labels, features.test_labels])[eval_rows],
+    )
+    pool = np.concatenate([features.train_features, features.test_features]).astype(np.float32)
+    logits = None
+    if features.test_logits is not None and logits_rows is not None:
+        logits = features.test_logits[logits_rows][:, list(seen)]
+    return FoldData(
+        fold,
+        FeatureSet(torch.from_numpy(pool[train_rows]), torch.from_numpy(train_labels)),
+        FeatureSet(torch.from_numpy(pool[eval_rows])),
+        logits,
+        {"source": source},
+    )
+
+
+def feature_folds(run: ResolvedRun) -> tuple[FoldData, FoldData, str]:
+    """Validation and test folds from a feature store (no encoder is trained).
+
+    Rows index the concatenation [train features; test features]. The validation fold uses the store's
+    validation features when they were made for this split's hold-out; otherwise it is carved from the
+    training features, which is an approximation (their encoder saw the pseudo-unseen classes), and the
+    record says so.
+    """
+    store = paths.datasets_dir() / run.spec.name
+    if not (store / "manifest.json").is_file():
+        raise DataError(
+            f"dataset {run.spec.name!r} is not prepared (no {store / 'manifest.json'}). Run: {run.spec.prepare_command()}"
+        )
+    split = run.split
+    main = load_split_features(store, split)
+    assert main is not None
+    n_train, n_test = len(main.train_labels), len(main.test_labels)
+    test = _feature_fold(
+        "test", main, np.arange(n_train), n_train + np.arange(n_test), split.seen, split.unseen,
+        np.arange(n_test), f"feature store {run.spec.name}",
+    )  # fmt: skip
+    stored = load_split_features(store, split, validation=True)
+    if stored is not None and set(stored.train_labels.tolist()) <= set(split.validation_seen):
+        n_val_train = len(stored.train_labels)
+        val_eval = np.flatnonzero(np.isin(stored.test_labels, split.seen))
+        validation = _feature_fold(
+            "validation", stored, np.arange(n_val_train), n_val_train + val_eval, split.validation_seen,
+            split.validation_unseen, val_eval, "feature store validation features",
+        )  # fmt: skip
+        return validation, test, "validation features from the store (encoder trained on the pseudo-seen classes)"
+    held = numpy_rng(run.config.seed, "feature-validation", split.content_hash()).random(n_train) < (
+        run.config.evaluation.validation_subject_fraction
+    )
+    labels = main.train_labels
+    val_train = np.flatnonzero(~held & np.isin(labels, split.validation_seen))
+    val_eval = np.flatnonzero(
+        (held & np.isin(labels, split.validation_seen)) | np.isin(labels, split.validation_unseen)
+    )
+    validation = _feature_fold(
+        "validation", main, val_train, val_eval, split.validation_seen, split.validation_unseen, None,
+        "held-out training features",
+    )  # fmt: skip
+    note = (
+        "approximate: carved from the training features, whose encoder saw the pseudo-unseen classes "
+        "(the store has no validation features for this split's hold-out)"
+    )
+    return validation, test, note
