@@ -78,6 +78,11 @@ for _family in ("ntu60", "ntu120"):
     )  # fmt: skip
 
 SKELETON_ENCODERS.add(
+    "stgcn",
+    "zsbench.encoders.stgcn:StGcnEncoder",
+    "ST-GCN with the SMIE-size widths (16-16-16-16-32-32-32-64-64, projected to 256), spatial-partition graph",
+)
+SKELETON_ENCODERS.add(
     "tcn",
     "zsbench.encoders.tcn:TemporalConvEncoder",
     "small temporal-convolution encoder over all joints (fast on CPU; the simple default)",

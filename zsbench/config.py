@@ -30,7 +30,7 @@ class EncoderConfig:
 
     name: str = "tcn"
     dim: int = 256  # pooled feature width
-    hidden: int = 128  # internal channel width
+    hidden: int = 128  # width knob: 128 = the encoder's reference widths (tcn: 128 channels; stgcn: SMIE 16..64)
     epochs: int = 30  # fixed budget (strict protocol: no selection on test data)
     batch_size: int = 64
     lr: float = 1e-3
