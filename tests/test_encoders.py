@@ -38,3 +38,45 @@ def test_stgcn_gives_maps_and_pooled_features_and_trains() -> None:
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] * 0.5
+
+
+def test_an_interrupted_pretraining_resumes_to_the_same_weights(tmp_path) -> None:
+    import pytest
+
+    from zsbench.encoders.pretrain import train_encoder
+    from zsbench.eval.protocol import guarded_training_set
+
+    rng = np.random.default_rng(0)
+    skeletons = rng.normal(size=(24, 3, 16, 25, 2)).astype(np.float32)
+    labels = np.arange(24) % 4
+    training = guarded_training_set(np.arange(24), labels, (0, 1, 2, 3), "test")
+    config = EncoderConfig(dim=16, hidden=16, epochs=3, batch_size=8)
+    straight = train_encoder(skeletons, training, config, 0, tmp_path / "straight", "store")
+
+    def interrupt_after_first_epoch(description: str, completed: int, total: int) -> None:
+        if completed == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_encoder(skeletons, training, config, 0, tmp_path / "resumed", "store", interrupt_after_first_epoch)
+    assert list((tmp_path / "resumed").glob("*.last.pt")) and not list((tmp_path / "resumed").glob("*[0-9a-f].pt"))
+    resumed = train_encoder(skeletons, training, config, 0, tmp_path / "resumed", "store")
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert not list((tmp_path / "resumed").glob("*.last.pt"))
+
+
+def test_pretrain_command_trains_both_folds_on_seen_classes_only(zsbench_home) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from zsbench.cli.main import app
+
+    args = ["pretrain", "--dataset", "ntu60-synth", "--split", "55/5", "--json", "--set", "encoder.epochs=2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["fold"] for r in rows] == ["validation", "test"]
+    assert [r["classes"] for r in rows] == [50, 55]  # pseudo-seen, seen: the encoder never sees an unseen class

@@ -45,7 +45,11 @@ def print_json(document: Any) -> None:
 
 @contextmanager
 def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar on stderr; yields a ``(description, completed, total)`` callback."""
+    """A rich progress bar on stderr; yields a ``(description, completed, total)`` callback.
+
+    A parenthesised tail of the description is a status ("epoch (loss 0.41)"): it updates the text of the
+    same bar instead of starting a new one.
+    """
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -57,9 +61,10 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     tasks: dict[str, Any] = {}
 
     def update(description: str, completed: int, total: int) -> None:
-        if description not in tasks:
-            tasks[description] = bar.add_task(description, total=total)
-        bar.update(tasks[description], completed=completed, total=total)
+        key = description.split(" (")[0]
+        if key not in tasks:
+            tasks[key] = bar.add_task(description, total=total)
+        bar.update(tasks[key], completed=completed, total=total, description=description)
 
     with bar:
         yield update

@@ -9,6 +9,7 @@ from zsbench.cli.bench import bench
 from zsbench.cli.describe import describe
 from zsbench.cli.ls import ls
 from zsbench.cli.prepare import prepare
+from zsbench.cli.pretrain import pretrain
 from zsbench.cli.report import report
 from zsbench.cli.run import run
 
@@ -37,8 +38,8 @@ def main(
     """Benchmarking toolkit for zero-shot skeleton-based action recognition."""
 
 
-for command in (prepare, run, report, ls, describe, bench):
-    app.command(no_args_is_help=command in (prepare, ls, describe))(command)
+for command in (prepare, pretrain, run, report, ls, describe, bench):
+    app.command(no_args_is_help=command in (prepare, pretrain, ls, describe))(command)
 
 
 def run_app() -> None:

@@ -57,6 +57,13 @@ def cache_key(store_hash: str, training: TrainingSet, config: EncoderConfig, see
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def _save(path: Path, content: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    torch.save(content, temporary)
+    os.replace(temporary, path)
+
+
 def train_encoder(
     skeletons: np.ndarray,
     training: TrainingSet,
@@ -66,9 +73,15 @@ def train_encoder(
     store_hash: str,
     progress: Progress | None = None,
 ) -> TrainedEncoder:
-    """Train (or load the cached) encoder for one fold's training set; a fixed epoch budget, no test data."""
+    """Train (or load the cached) encoder for one fold's training set; a fixed epoch budget, no test data.
+
+    After every epoch the full training state (weights, optimiser, schedule, random generators) is saved
+    as ``KEY.last.pt``; an interrupted run resumes from it and ends with the same weights as an
+    uninterrupted one. The finished encoder is ``KEY.pt``.
+    """
     key = cache_key(store_hash, training, config, seed)
     checkpoint = checkpoint_dir / f"{key}.pt"
+    resume_file = checkpoint_dir / f"{key}.last.pt"
     model = build_encoder(config, len(training.classes))
     if checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
@@ -84,7 +97,15 @@ def train_encoder(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
     generator = torch_generator(seed, "encoder-batches", key)
     history: list[dict[str, float]] = []
-    for epoch in range(config.epochs):
+    if resume_file.is_file():
+        state = torch.load(resume_file, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["state_dict"])
+        optimiser.load_state_dict(state["optimiser"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history = state["history"]
+    for epoch in range(len(history), config.epochs):
         model.train()
         started = time.perf_counter()
         order = torch.randperm(len(targets), generator=generator)
@@ -109,13 +130,24 @@ def train_encoder(
                 "samples_per_second": len(targets) / max(seconds, 1e-9),
             }
         )
+        _save(
+            resume_file,
+            {
+                "state_dict": model.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
+            },
+        )  # fmt: skip
         if progress is not None:
-            progress(f"{training.stage}: encoder epoch", epoch + 1, config.epochs)
+            last = history[-1]
+            progress(
+                f"{training.stage}: encoder epoch (loss {last['loss']:.3f}, acc {last['train_accuracy']:.2f}, "
+                f"{last['samples_per_second']:.0f} samples/s)",
+                epoch + 1,
+                config.epochs,
+            )
     model.eval()
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    temporary = checkpoint_dir / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
-    torch.save({"state_dict": model.state_dict(), "history": history, "classes": training.classes}, temporary)
-    os.replace(temporary, checkpoint)
+    _save(checkpoint, {"state_dict": model.state_dict(), "history": history, "classes": training.classes})
+    resume_file.unlink(missing_ok=True)
     return TrainedEncoder(model, training.classes, checkpoint, _file_hash(checkpoint), history, False)
 
 
