@@ -80,3 +80,25 @@ def test_pretrain_command_trains_both_folds_on_seen_classes_only(zsbench_home) -
     rows = json.loads(result.stdout)
     assert [r["fold"] for r in rows] == ["validation", "test"]
     assert [r["classes"] for r in rows] == [50, 55]  # pseudo-seen, seen: the encoder never sees an unseen class
+
+
+def test_token_maps_have_the_requested_segments_and_features_are_cached(tmp_path) -> None:
+    from zsbench.encoders.pretrain import extract_cached, train_encoder
+    from zsbench.eval.protocol import guarded_training_set
+
+    rng = np.random.default_rng(1)
+    skeletons = rng.normal(size=(10, 3, 16, 25, 2)).astype(np.float32)
+    skeletons[:5, ..., 1] = 0
+    training = guarded_training_set(np.arange(10), np.arange(10) % 2, (0, 1), "test")
+    encoder = train_encoder(
+        skeletons, training, EncoderConfig(name="stgcn", dim=8, hidden=16, epochs=1), 0, tmp_path, "s"
+    )
+    first = extract_cached(encoder, skeletons, np.arange(10), "s", map_segments=3)
+    assert first["map"].shape == (10, 8, 3, 25) and first["pooled"].shape == (10, 8)
+    cached = list((tmp_path / "features").glob("*.pt"))
+    assert len(cached) == 1
+    again = extract_cached(encoder, skeletons, np.arange(10), "s", map_segments=3)
+    assert torch.equal(first["map"], again["map"]) and len(list((tmp_path / "features").glob("*.pt"))) == 1
+    # with segments dividing the time axis (T' = 4), the map's overall mean is the pooled feature
+    halves = extract_cached(encoder, skeletons, np.arange(10), "s", map_segments=2)
+    assert torch.allclose(halves["map"].mean(dim=(2, 3)), halves["pooled"], atol=1e-5)

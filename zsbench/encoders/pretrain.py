@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from zsbench.config import EncoderConfig
+from zsbench.errors import UsageError
 from zsbench.eval.protocol import TrainingSet
 from zsbench.seeding import seed_everything, torch_generator
 
@@ -151,17 +152,51 @@ def train_encoder(
     return TrainedEncoder(model, training.classes, checkpoint, _file_hash(checkpoint), history, False)
 
 
+def token_map(model: nn.Module, inputs: torch.Tensor, segments: int) -> torch.Tensor:
+    """(N, C, segments, V): the encoder's per-joint map, averaged over present bodies and over equal time segments."""
+    if not hasattr(model, "feature_map"):
+        raise UsageError(f"encoder {type(model).__name__} has no per-joint map; use one that does (stgcn)")
+    maps = model.feature_map(inputs)  # type: ignore[operator]  # (N, M, C, T', V)
+    present = (inputs.abs().sum(dim=(1, 2, 3)) > 0).to(maps.dtype)
+    weights = present / present.sum(-1, keepdim=True).clamp(min=1.0)
+    merged = (maps * weights[:, :, None, None, None]).sum(1)  # (N, C, T', V)
+    return nn.functional.adaptive_avg_pool2d(merged, (segments, merged.shape[-1]))
+
+
 @torch.no_grad()
-def extract(model: nn.Module, skeletons: np.ndarray, indices: np.ndarray) -> dict[str, torch.Tensor]:
-    """Pooled features and the seen-class classifier logits for the given samples."""
+def extract(
+    model: nn.Module, skeletons: np.ndarray, indices: np.ndarray, map_segments: int | None = None
+) -> dict[str, torch.Tensor]:
+    """Pooled features, the seen-class classifier logits and, if asked, the (N, C, S, V) token map."""
     model.eval()
-    pooled, logits = [], []
+    parts: dict[str, list[torch.Tensor]] = {"pooled": [], "seen_logits": [], "map": []}
     for start in range(0, len(indices), EXTRACT_BATCH):
         inputs = load_batch(skeletons, indices[start : start + EXTRACT_BATCH])
         features = model.features(inputs)  # type: ignore[operator]
-        pooled.append(features)
-        logits.append(model.classifier(features))  # type: ignore[operator]
-    return {"pooled": torch.cat(pooled), "seen_logits": torch.cat(logits)}
+        parts["pooled"].append(features)
+        parts["seen_logits"].append(model.classifier(features))  # type: ignore[operator]
+        if map_segments is not None:
+            parts["map"].append(token_map(model, inputs, map_segments))
+    return {name: torch.cat(chunks) for name, chunks in parts.items() if chunks}
+
+
+def extract_cached(
+    encoder: TrainedEncoder,
+    skeletons: np.ndarray,
+    indices: np.ndarray,
+    store_hash: str,
+    map_segments: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """:func:`extract`, cached beside the checkpoint by (checkpoint, store, samples, map segments)."""
+    digest = hashlib.sha256(np.ascontiguousarray(indices, dtype=np.int64).tobytes())
+    digest.update(f"{encoder.checkpoint_hash}:{store_hash}:{map_segments}".encode())
+    path = encoder.checkpoint.parent / "features" / f"{digest.hexdigest()[:20]}.pt"
+    if path.is_file():
+        cached: dict[str, torch.Tensor] = torch.load(path, map_location="cpu")
+        return cached
+    features = extract(encoder.model, skeletons, indices, map_segments)
+    _save(path, features)
+    return features
 
 
 def _file_hash(path: Path) -> str:

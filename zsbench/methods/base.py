@@ -30,6 +30,7 @@ class FeatureSet:
     labels: torch.Tensor | None = None
     skeletons: np.ndarray | None = None  # the store's (N_store, 3, T, 25, 2) array
     indices: np.ndarray | None = None  # rows of this set in ``skeletons``
+    map: torch.Tensor | None = None  # (N, C, S, V) per-joint token map, for methods with ``map_segments``
 
     def __len__(self) -> int:
         return int(self.pooled.shape[0])
@@ -42,6 +43,7 @@ class FeatureSet:
             None if self.labels is None else self.labels[picked],
             self.skeletons,
             None if self.indices is None else self.indices[picked.numpy()],
+            None if self.map is None else self.map[picked],
         )
 
 
@@ -57,6 +59,7 @@ class Method(ABC):
     transductive: ClassVar[bool] = False  # uses the whole unlabelled test set at once
     paper_quirks: ClassVar[tuple[str, ...]] = ()  # what the `paper` protocol reproduces, by name
     test_time_params: ClassVar[frozenset[str]] = frozenset()  # params that do not change what fit() learns
+    map_segments: ClassVar[int | None] = None  # temporal segments of the token map the method needs (None: no map)
 
     def __init__(self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60") -> None:
         self.params = params

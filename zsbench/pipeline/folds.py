@@ -12,7 +12,7 @@ import torch
 from zsbench import paths
 from zsbench.data.features import SplitFeatures, load_split_features
 from zsbench.data.store import SkeletonStore
-from zsbench.encoders.pretrain import extract, summary, train_encoder
+from zsbench.encoders.pretrain import extract_cached, summary, train_encoder
 from zsbench.errors import DataError
 from zsbench.eval.protocol import Fold, guarded_training_set
 from zsbench.methods.base import FeatureSet
@@ -40,16 +40,20 @@ def skeleton_fold_data(fold: Fold, store: SkeletonStore, run: ResolvedRun, progr
         store.skeletons, fold.train, config.encoder, config.seed, paths.encoders_dir() / store.name,
         store.content_hash, progress,
     )  # fmt: skip
-    train_features = extract(encoder.model, store.skeletons, fold.train.indices)
-    eval_features = extract(encoder.model, store.skeletons, fold.eval_indices)
+    segments = run.method_type.map_segments
+    train_features = extract_cached(encoder, store.skeletons, fold.train.indices, store.content_hash, segments)
+    eval_features = extract_cached(encoder, store.skeletons, fold.eval_indices, store.content_hash, segments)
     raw = "skeletons" in run.method_type.requires
     return FoldData(
         fold,
         FeatureSet(
             train_features["pooled"], torch.as_tensor(fold.train.labels),
-            store.skeletons if raw else None, fold.train.indices if raw else None,
+            store.skeletons if raw else None, fold.train.indices if raw else None, train_features.get("map"),
         ),
-        FeatureSet(eval_features["pooled"], None, store.skeletons if raw else None, fold.eval_indices if raw else None),
+        FeatureSet(
+            eval_features["pooled"], None, store.skeletons if raw else None, fold.eval_indices if raw else None,
+            eval_features.get("map"),
+        ),
         eval_features["seen_logits"].numpy(),
         summary(encoder),
     )  # fmt: skip
