@@ -102,3 +102,26 @@ def test_token_maps_have_the_requested_segments_and_features_are_cached(tmp_path
     # with segments dividing the time axis (T' = 4), the map's overall mean is the pooled feature
     halves = extract_cached(encoder, skeletons, np.arange(10), "s", map_segments=2)
     assert torch.allclose(halves["map"].mean(dim=(2, 3)), halves["pooled"], atol=1e-5)
+
+
+def test_shift_gcn_spatial_shift_is_inverted_and_the_encoder_trains() -> None:
+    from zsbench.encoders.shiftgcn import spatial_shift
+
+    x = torch.randn(2, 7, 3, 25)
+    shifted = spatial_shift(x)
+    assert torch.equal(shifted[:, 3, :, 0], x[:, 3, :, 3])  # channel 3 of joint 0 reads joint 3
+    assert torch.equal(spatial_shift(shifted, inverse=True), x)
+    torch.manual_seed(0)
+    model = build_encoder(EncoderConfig(name="shiftgcn", dim=16, hidden=16), num_classes=3)
+    skeletons = torch.randn(6, 3, 16, 25, 2)
+    assert model.feature_map(skeletons).shape == (6, 2, 16, 4, 25)  # type: ignore[operator]
+    targets = torch.tensor([0, 1, 2, 0, 1, 2])
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = torch.nn.functional.cross_entropy(model(skeletons), targets)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] * 0.5

@@ -83,6 +83,11 @@ SKELETON_ENCODERS.add(
     "ST-GCN with the SMIE-size widths (16-16-16-16-32-32-32-64-64, projected to 256), spatial-partition graph",
 )
 SKELETON_ENCODERS.add(
+    "shiftgcn",
+    "zsbench.encoders.shiftgcn:ShiftGcnEncoder",
+    "Shift-GCN (10 blocks, 64-256 channels), non-local spatial shift; fixed temporal shift (simplified, pure torch)",
+)
+SKELETON_ENCODERS.add(
     "tcn",
     "zsbench.encoders.tcn:TemporalConvEncoder",
     "small temporal-convolution encoder over all joints (fast on CPU; the simple default)",

@@ -53,7 +53,7 @@ def _encoders(as_json: bool) -> list[dict[str, object]]:
     from zsbench.bench import encoders as benchmarks
 
     measurements = benchmarks.encoder_training()
-    reference = measurements[0]
+    reference = next(m for m in measurements if m.name == "train tcn")
     rows: list[dict[str, object]] = [
         {"benchmark": m.name, "items_per_second": m.rate, "ratio_to_reference": m.rate / reference.rate,
          "reference": reference.name}
