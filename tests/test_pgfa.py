@@ -15,7 +15,7 @@ from zsbench.methods.pgfa import Pgfa, PgfaParams
 from zsbench.text.bank import TextBank
 
 runner = CliRunner()
-TINY = ["--set", "method_params.epochs=3", "--set", "method_params.encoder_hidden=32",
+TINY = ["--set", "method_params.epochs=3", "--set", "method_params.encoder=tcn", "--set", "method_params.encoder_hidden=32",
         "--set", "encoder.epochs=2", "--set", "encoder.hidden=32"]  # fmt: skip
 
 
@@ -29,7 +29,7 @@ def _method(params: PgfaParams) -> tuple[Pgfa, FeatureSet, TextBank]:
 
 
 def test_prototype_pass_is_invariant_to_test_order_and_batching() -> None:
-    method, features, text = _method(PgfaParams(epochs=1, batch_size=6, encoder_hidden=16, rho=0.5))
+    method, features, text = _method(PgfaParams(epochs=1, batch_size=6, encoder="tcn", encoder_hidden=16, rho=0.5))
     scores = method.scores(features, text)
     order = np.random.default_rng(1).permutation(40)
     shuffled = method.scores(FeatureSet(features.pooled, None, features.skeletons, features.indices[order]), text)
@@ -56,6 +56,7 @@ def test_pgfa_runs_end_to_end_on_smie_and_synse_splits(zsbench_home: Path) -> No
         record = json.loads(result.stdout)
         assert record["protocol"]["transductive"] is True
         assert record["method_log"]["test_fold"]["rho"] == 0.9  # released NTU-60 value
+        assert record["method_log"]["test_fold"]["encoder"] == "tcn"
         assert 0 <= record["metrics"]["zsl_top1"] <= 1
     markdown = runner.invoke(app, ["report", "--format", "markdown"]).stdout
     assert "pgfa†" in markdown
@@ -70,3 +71,10 @@ def test_test_time_variants_reuse_one_training(zsbench_home: Path) -> None:
     assert first["metrics"] != second["metrics"]  # prototypes with rho 0.5 vs pass 1 only
     retrained = json.loads(runner.invoke(app, [*base, "--set", "method_params.lr=0.01"]).stdout)
     assert retrained["method_log"]["test_fold"]["fit_reused"] is False
+
+
+def test_released_backbone_choice_follows_the_split_setting() -> None:
+    assert Pgfa(PgfaParams(), "strict", 0, "ntu60", "smie").encoder_name == "stgcn"
+    assert Pgfa(PgfaParams(), "strict", 0, "ntu60", "synse").encoder_name == "shiftgcn"
+    assert Pgfa(PgfaParams(encoder="tcn"), "strict", 0, "ntu60", "synse").encoder_name == "tcn"
+    assert Pgfa(PgfaParams(), "strict", 0, "ntu120", "synse").rho == 0.4

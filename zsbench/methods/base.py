@@ -61,11 +61,15 @@ class Method(ABC):
     test_time_params: ClassVar[frozenset[str]] = frozenset()  # params that do not change what fit() learns
     map_segments: ClassVar[int | None] = None  # temporal segments of the token map the method needs (None: no map)
 
-    def __init__(self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60") -> None:
+    def __init__(
+        self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60", split_setting: str = "synse"
+    ) -> None:
         self.params = params
         self.protocol = protocol
         self.seed = seed
-        self.family = family  # dataset family, for hyper-parameters the released code sets per dataset
+        # Where the released code sets a hyper-parameter per dataset or per split setting, these choose it.
+        self.family = family
+        self.split_setting = split_setting
 
     @abstractmethod
     def fit(self, train: FeatureSet, text: TextBank, monitor: EpochMonitor | None = None) -> dict[str, Any]:

@@ -35,8 +35,10 @@ class Devise(Method):
     text_slots: ClassVar[tuple[str, ...]] = ("label_global",)
     paper_quirks: ClassVar[tuple[str, ...]] = ("gzsl_calibration_on_test",)
 
-    def __init__(self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60") -> None:
-        super().__init__(params, protocol, seed, family)
+    def __init__(
+        self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60", split_setting: str = "synse"
+    ) -> None:
+        super().__init__(params, protocol, seed, family, split_setting)
         self.projection: nn.Linear | None = None
 
     @property

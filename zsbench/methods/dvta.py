@@ -135,8 +135,10 @@ class Dvta(Method):
         "sde_train_inference_mismatch",
     )
 
-    def __init__(self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60") -> None:
-        super().__init__(params, protocol, seed, family)
+    def __init__(
+        self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60", split_setting: str = "synse"
+    ) -> None:
+        super().__init__(params, protocol, seed, family, split_setting)
         self.network: DvtaNetwork | None = None
 
     @property

@@ -95,6 +95,7 @@ def run_fold(data: FoldData, bank: TextBank, run: ResolvedRun, quirks: tuple[str
         config.protocol,
         config.seed,
         run.spec.family,
+        run.split.name.partition(":")[0],
     )
     scoring_bank = bank.select(fold.classes)
     if config.evaluation.unseen_text_control == "permute":
