@@ -38,6 +38,7 @@ def pretrain(
     from zsbench import paths, runtime
     from zsbench.config import build_config
     from zsbench.data.store import load_store
+    from zsbench.distributed import init_from_environment
     from zsbench.encoders.pretrain import summary, train_encoder
     from zsbench.errors import UsageError
     from zsbench.eval.protocol import make_folds
@@ -54,6 +55,7 @@ def pretrain(
     if run.spec.kind != "skeletons":
         raise UsageError(f"{run.spec.name} holds pre-extracted features; there is no encoder to train")
     runtime.configure()
+    init_from_environment()
     store = load_store(paths.datasets_dir(), run.spec.name, run.spec.prepare_command())
     assert run.config.partition is not None
     folds = make_folds(

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from zsbench.config import EncoderConfig
+from zsbench.distributed import barrier, broadcast_buffers, rank_and_world
 from zsbench.errors import UsageError
 from zsbench.eval.protocol import TrainingSet
 from zsbench.seeding import seed_everything, torch_generator
@@ -78,8 +79,10 @@ def train_encoder(
 
     After every epoch the full training state (weights, optimiser, schedule, random generators) is saved
     as ``KEY.last.pt``; an interrupted run resumes from it and ends with the same weights as an
-    uninterrupted one. The finished encoder is ``KEY.pt``.
+    uninterrupted one. The finished encoder is ``KEY.pt``. Under torch.distributed each process trains on
+    its share of every global batch (see :mod:`zsbench.distributed`).
     """
+    rank, world = rank_and_world()
     key = cache_key(store_hash, training, config, seed)
     checkpoint = checkpoint_dir / f"{key}.pt"
     resume_file = checkpoint_dir / f"{key}.last.pt"
@@ -94,6 +97,9 @@ def train_encoder(
     model = build_encoder(config, len(training.classes))
     position = {label: row for row, label in enumerate(training.classes)}
     targets = torch.tensor([position[int(label)] for label in training.labels], dtype=torch.long)
+    trainable: nn.Module = model
+    if world > 1:
+        trainable = nn.parallel.DistributedDataParallel(model)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
     generator = torch_generator(seed, "encoder-batches", key)
@@ -112,9 +118,9 @@ def train_encoder(
         order = torch.randperm(len(targets), generator=generator)
         total_loss, correct = 0.0, 0
         for start in range(0, len(order), config.batch_size):
-            rows = order[start : start + config.batch_size].numpy()
+            rows = order[start : start + config.batch_size].numpy()[rank::world]
             inputs = load_batch(skeletons, training.indices[rows])
-            logits = model(inputs)
+            logits = trainable(inputs)
             loss = nn.functional.cross_entropy(logits, targets[rows])
             optimiser.zero_grad()
             loss.backward()
@@ -126,18 +132,17 @@ def train_encoder(
         history.append(
             {
                 "epoch": epoch + 1,
-                "loss": total_loss / len(targets),
-                "train_accuracy": correct / len(targets),
+                "loss": total_loss / len(targets) * world,
+                "train_accuracy": correct / len(targets) * world,
                 "samples_per_second": len(targets) / max(seconds, 1e-9),
             }
         )
-        _save(
-            resume_file,
-            {
+        if rank == 0:
+            state = {
                 "state_dict": model.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
                 "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
-            },
-        )  # fmt: skip
+            }  # fmt: skip
+            _save(resume_file, state)
         if progress is not None:
             last = history[-1]
             progress(
@@ -147,8 +152,11 @@ def train_encoder(
                 config.epochs,
             )
     model.eval()
-    _save(checkpoint, {"state_dict": model.state_dict(), "history": history, "classes": training.classes})
-    resume_file.unlink(missing_ok=True)
+    broadcast_buffers(model)
+    if rank == 0:
+        _save(checkpoint, {"state_dict": model.state_dict(), "history": history, "classes": training.classes})
+        resume_file.unlink(missing_ok=True)
+    barrier()
     return TrainedEncoder(model, training.classes, checkpoint, _file_hash(checkpoint), history, False)
 
 
