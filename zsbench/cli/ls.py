@@ -42,7 +42,8 @@ def ls(
             split = splits.resolve(name, family)
             rows.append({"name": name, "seen": len(split.seen), "unseen": len(split.unseen),
                          "unseen_classes": list(split.unseen), "confidence": split.confidence,
-                         "validation": split.validation_source})  # fmt: skip
+                         "validation": "SynSE" if split.validation_source.startswith("SynSE") else "generated",
+                         "validation_unseen": list(split.validation_unseen)})  # fmt: skip
     elif what == "classes":
         from zsbench.text.descriptions import class_names
 
@@ -54,7 +55,7 @@ def ls(
         print_json(rows)
         return
     table = Table(title=what)
-    columns = [c for c in rows[0] if c != "unseen_classes"] if rows else []
+    columns = [c for c in rows[0] if c not in ("unseen_classes", "validation_unseen")] if rows else []
     for column in columns:
         table.add_column(column)
     for row in rows:

@@ -8,8 +8,9 @@ from rich.table import Table
 from zsbench.catalog import DATASETS, SKELETON_ENCODERS
 from zsbench.cli.common import handle_errors, print_json, progress_bar, stdout
 
-HELP = f"""Pretrain the skeleton encoder of a split on its seen classes only (and the validation fold's encoder
-on the pseudo-seen classes). Checkpoints are cached under $ZSBENCH_HOME/encoders; an interrupted run resumes
+HELP = f"""Pretrain a split's skeleton encoder on its seen classes only.
+
+The validation fold's encoder is trained on the pseudo-seen classes. Checkpoints are cached under $ZSBENCH_HOME/encoders; an interrupted run resumes
 from its last finished epoch. `zsbench run` reuses these checkpoints.
 
 Encoders: {", ".join(SKELETON_ENCODERS.names())}.
