@@ -44,6 +44,10 @@ def skeleton_fold_data(fold: Fold, store: SkeletonStore, run: ResolvedRun, progr
     train_features = extract_cached(encoder, store.skeletons, fold.train.indices, store.content_hash, segments)
     eval_features = extract_cached(encoder, store.skeletons, fold.eval_indices, store.content_hash, segments)
     raw = "skeletons" in run.method_type.requires
+    seen_rows = np.isin(fold.eval_labels, fold.train.classes)
+    predicted = np.asarray(fold.train.classes)[eval_features["seen_logits"].argmax(1).numpy()]
+    # A diagnostic after the fact: the encoder's seen-class accuracy on the evaluation subjects (nothing reads it).
+    seen_accuracy = float(np.mean(predicted[seen_rows] == fold.eval_labels[seen_rows])) if seen_rows.any() else None
     return FoldData(
         fold,
         FeatureSet(
@@ -55,7 +59,7 @@ def skeleton_fold_data(fold: Fold, store: SkeletonStore, run: ResolvedRun, progr
             eval_features.get("map"),
         ),
         eval_features["seen_logits"].numpy(),
-        summary(encoder),
+        {**summary(encoder), "seen_class_eval_accuracy": seen_accuracy},
     )  # fmt: skip
 
 
