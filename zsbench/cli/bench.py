@@ -64,7 +64,7 @@ def _encoders(as_json: bool) -> list[dict[str, object]]:
         for column in ("benchmark", "samples/s", f"× {reference.name}"):
             table.add_column(column)
         for row in rows:
-            table.add_row(str(row["benchmark"]), f"{row['items_per_second']:.0f}", f"{row['ratio_to_reference']:.2f}")
+            table.add_row(str(row["benchmark"]), f"{row['items_per_second']:.0f}", f"{row['ratio_to_reference']:.3g}")
         stdout.print(table)
     return rows
 
@@ -120,7 +120,7 @@ def _prepare(as_json: bool, files: int, samples: Path | None) -> list[dict[str, 
             table.add_column(column)
         for row in rows:
             table.add_row(str(row["benchmark"]), f"{row['files_per_second']:.0f}", f"{row['megabytes_per_second']:.1f}",
-                          f"{row['ratio_to_reference']:.2f}")  # fmt: skip
+                          f"{row['ratio_to_reference']:.3g}")  # fmt: skip
         stdout.print(table)
         stdout.print(projection, highlight=False)
     return [*rows, {"projection": projection}]
