@@ -130,3 +130,33 @@ def test_ctrgcn_npz_and_stgcn_arrays_round_trip(empty_home: Path, tmp_path: Path
 def test_missing_root_exits_3_with_how_to_obtain(empty_home: Path) -> None:
     result = runner.invoke(app, ["prepare", "pku-mmd"])
     assert result.exit_code == 3 and "no --root given" in result.stderr and "ntu60-synth" in result.stderr
+
+
+def test_smie_split_arrays_round_trip_and_run_only_on_their_split(empty_home: Path, tmp_path: Path) -> None:
+    from zsbench.splits import resolve
+
+    rng = np.random.default_rng(3)
+    split = resolve("smie:1", "ntu60")
+    folder = tmp_path / "zeroshot" / "split_1"
+    folder.mkdir(parents=True)
+    seen_labels = np.repeat(np.array(split.seen), 2)
+    unseen_labels = np.repeat(np.array(split.unseen), 3)
+    seen = rng.normal(size=(len(seen_labels), 3, 50, 25, 2)).astype(np.float32)
+    seen[:, :, 40:] = 0  # ten padded frames
+    np.save(folder / "seen_train_data.npy", seen)
+    np.save(folder / "seen_train_label.npy", seen_labels)
+    np.save(folder / "unseen_data.npy", rng.normal(size=(len(unseen_labels), 3, 50, 25, 2)).astype(np.float32))
+    np.save(folder / "unseen_label.npy", unseen_labels)
+    result = runner.invoke(app, ["prepare", "ntu60-smie", "--root", str(tmp_path / "zeroshot"), "--frames", "40"])
+    assert result.exit_code == 0, result.output
+    prepared = store.load_store(empty_home / "datasets" / "ntu60-smie", "smie_1", "hint")
+    assert prepared.manifest["split"] == "smie:1" and len(prepared.index) == len(seen_labels) + len(unseen_labels)
+    assert np.allclose(np.asarray(prepared.skeletons[0]), seen[0, :, :40], atol=1e-6)  # the padding is dropped
+    args = ["run", "--dataset", "ntu60-smie", "--json", "--set", "encoder.epochs=1", "--set", "method_params.epochs=2"]
+    run = runner.invoke(app, [*args, "--split", "smie:1"])
+    assert run.exit_code == 0, run.output
+    record = json.loads(run.stdout)
+    assert 0 <= record["metrics"]["zsl_top1"] <= 1 and record["metrics"]["gzsl_h"] is None  # undefined: null
+    assert record["calibration"]["note"].startswith("no seen-class test samples")
+    other = runner.invoke(app, [*args, "--split", "smie:2"])
+    assert other.exit_code == 3 and "only the splits it was made from" in other.stderr

@@ -82,6 +82,19 @@ SKELETON_ENCODERS.add(
     "zsbench.encoders.stgcn:StGcnEncoder",
     "ST-GCN with the SMIE-size widths (16-16-16-16-32-32-32-64-64, projected to 256), spatial-partition graph",
 )
+_SMIE_HOW = "SMIE/PGFA's data/zeroshot/{dataset}/split_{i}/ folders (PGFA data.zip on Hugging Face kaai520/PGFA-Data)"
+for _name, _family, _summary in (
+    ("ntu60-smie", "ntu60", "NTU-60"),
+    ("ntu120-smie", "ntu120", "NTU-120"),
+    ("pku-mmd-smie", "pku51", "PKU-MMD I"),
+):
+    DATASETS.add(
+        _name,
+        DatasetSpec(_name, _family, f"{_summary} SMIE-style per-split skeleton arrays", ("xsub",),
+                    how_to_obtain=_SMIE_HOW, kind="split-skeletons"),
+        f"{_summary} SMIE/PGFA per-split raw skeleton arrays (seen train + unseen test of each random split)",
+    )  # fmt: skip
+
 SKELETON_ENCODERS.add(
     "shiftgcn",
     "zsbench.encoders.shiftgcn:ShiftGcnEncoder",

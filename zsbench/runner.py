@@ -63,7 +63,11 @@ def execute(
         validation_data, test_data, validation_note = feature_folds(run)
         dataset_hash, num_samples, validation_subjects = "features", len(test_data.fold.eval_labels), []
     else:
-        store = load_store(paths.datasets_dir(), run.spec.name, run.spec.prepare_command())
+        if run.spec.kind == "split-skeletons":
+            hint = f"{run.spec.prepare_command()} (a store of {run.spec.name} holds only the splits it was made from)"
+            store = load_store(paths.datasets_dir() / run.spec.name, run.split.name.replace(":", "_"), hint)
+        else:
+            store = load_store(paths.datasets_dir(), run.spec.name, run.spec.prepare_command())
         assert run.config.partition is not None
         folds = make_folds(
             store.index, run.spec, run.split, run.config.partition, run.config.seed,

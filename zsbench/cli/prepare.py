@@ -23,6 +23,8 @@ Examples:
 
   zsbench prepare ntu60 --npz NTU60_CS.npz                      # CTR-GCN arrays
 
+  zsbench prepare ntu60-smie --root data/zeroshot/ntu60 --frames 50   # SMIE/PGFA split_{{i}}/ skeleton arrays
+
   zsbench prepare ntu60-features --root synse_resources/ntu_results   # SynSE shift_{{k}}_r/ feature folders
 """
 
@@ -65,6 +67,8 @@ def prepare(
 
                 written = write_synthetic_skeletons(config, write_skeletons, progress=progress)
                 stderr.print(f"wrote {written} .skeleton files to {write_skeletons}")
+        elif spec.kind == "split-skeletons":
+            path = build.prepare_smie_splits(dataset, root, PrepareOptions(frames=frames, dtype=dtype))
         elif spec.kind == "features":
             from zsbench import paths
             from zsbench.data.features import prepare_feature_store

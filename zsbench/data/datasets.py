@@ -32,7 +32,7 @@ class DatasetSpec:
     partitions: tuple[str, ...]
     synthetic: bool = False
     how_to_obtain: str = ""
-    kind: str = "skeletons"  # skeletons (a prepared store) | features (per-split pre-extracted features)
+    kind: str = "skeletons"  # skeletons (one store) | split-skeletons (one store per split) | features (per split)
 
     @property
     def default_partition(self) -> str:

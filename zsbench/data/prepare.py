@@ -293,3 +293,85 @@ def prepare_arrays(
             array[position] = to_fixed_length(valid, options)
         manifest = {"family": spec.family, "source": source, "synthetic": False, "preprocessing": options.to_dict()}
         return writer.finish(array, index, manifest)
+
+
+SMIE_FILES = ("seen_train_data.npy", "seen_train_label.npy", "unseen_data.npy", "unseen_label.npy")
+
+
+def prepare_smie_splits(name: str, root: Path | None, options: PrepareOptions | None = None) -> Path:
+    """Per-split stores from SMIE/PGFA ``split_{i}/`` folders of raw skeleton arrays (N, 3, 50, 25, 2).
+
+    Each folder holds one random split's seen-class training samples and unseen-class test samples, and
+    becomes ``$ZSBENCH_HOME/datasets/NAME/smie_{i}/``, usable only with split ``smie:{i}``. The arrays carry no
+    seen-class test samples (so GZSL is undefined on them) and no subject ids (the validation fold holds out
+    training samples instead of subjects).
+    """
+    spec = DATASETS.get(name)
+    folder = _require_root(spec, root)
+    options = options or PrepareOptions(frames=50)
+    found = sorted(p for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"split_\d+", p.name))
+    if not found:
+        raise DataError(f"{folder}: no split_{{i}}/ folders")
+    destination = paths.datasets_dir() / name
+    prepared = []
+    for split_folder in found:
+        number = split_folder.name.split("_")[1]
+        split = _smie_split(spec, number, split_folder)
+        arrays = {}
+        for file_name in SMIE_FILES:
+            path = split_folder / file_name
+            if not path.is_file():
+                raise DataError(f"{path} not found (an SMIE split folder holds {', '.join(SMIE_FILES)})")
+            arrays[file_name] = np.load(path, mmap_mode="r")
+        seen_labels = np.asarray(arrays["seen_train_label.npy"]).reshape(-1).astype(np.int64)
+        unseen_labels = np.asarray(arrays["unseen_label.npy"]).reshape(-1).astype(np.int64)
+        for labels, expected, file_name in (
+            (seen_labels, split.seen, "seen_train_label.npy"),
+            (unseen_labels, split.unseen, "unseen_label.npy"),
+        ):
+            stray = sorted(set(labels.tolist()) - set(expected))
+            if stray:
+                raise DataError(f"{split_folder / file_name}: classes {stray} do not belong there in {split.name}")
+        data = [arrays["seen_train_data.npy"], arrays["unseen_data.npy"]]
+        for array, file_name in zip(data, ("seen_train_data.npy", "unseen_data.npy"), strict=True):
+            if array.ndim != 5 or array.shape[1] != 3 or array.shape[3:] != (25, 2):
+                raise DataError(f"{split_folder / file_name}: shape {array.shape}, expected (N, 3, T, 25, 2)")
+        labels = np.concatenate([seen_labels, unseen_labels])
+        partition = ["train"] * len(seen_labels) + ["test"] * len(unseen_labels)
+        index = pd.DataFrame(
+            {"sample": [f"{split_folder.name}#{i}" for i in range(len(labels))], "label": labels, "subject": -1,
+             "camera": -1, "setup": -1, "replication": -1, "partition_xsub": partition}
+        )  # fmt: skip
+        with StoreWriter(destination, f"smie_{number}") as writer:
+            out = writer.open_array(len(labels), options.frames, options.dtype)
+            position = 0
+            for array in data:
+                for row in range(len(array)):
+                    sample = np.asarray(array[row], dtype=np.float32)
+                    frames = max(int((np.abs(sample).sum(axis=(0, 2, 3)) > 0).sum()), 1)
+                    out[position] = to_fixed_length(sample[:, :frames].transpose(1, 3, 2, 0), options)
+                    position += 1
+            index["frames"] = options.frames
+            writer.finish(out, index, {"family": spec.family, "source": str(split_folder), "split": split.name,
+                                       "synthetic": False, "preprocessing": options.to_dict()})  # fmt: skip
+        prepared.append(split.name)
+    _write_split_manifest(destination, name, spec.family, prepared)
+    return destination
+
+
+def _smie_split(spec: DatasetSpec, number: str, folder: Path) -> Any:
+    from zsbench import splits
+
+    try:
+        return splits.resolve(f"smie:{number}", spec.family)
+    except Exception as error:
+        raise DataError(f"{folder}: SMIE split {number} is not a {spec.family} split ({error})") from error
+
+
+def _write_split_manifest(destination: Path, name: str, family: str, prepared: list[str]) -> None:
+    import json
+
+    manifest = {"name": name, "kind": "split-skeletons", "family": family, "splits": prepared}
+    temporary = destination / ".manifest.json.tmp"
+    temporary.write_text(json.dumps(manifest, indent=2))
+    os.replace(temporary, destination / "manifest.json")

@@ -63,6 +63,9 @@ def gzsl_metrics(
 ) -> tuple[dict[str, float], dict[str, Any], dict[str, float]]:
     split = run.split
     seen = np.array(split.seen)
+    if not np.isin(test.labels, seen).any():
+        undefined = dict.fromkeys(("gzsl_seen", "gzsl_unseen", "gzsl_h", "ausuc"), float("nan"))
+        return undefined, {"method": "none", "note": "no seen-class test samples: GZSL is undefined"}, {}
     test_curve = metrics.seen_unseen_curve(test.scores, test.labels, test.class_ids, seen)
     if "gzsl_calibration_on_test" in quirks:
         gamma, source = test_curve.best_gamma(), "test set (paper quirk)"

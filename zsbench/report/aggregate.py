@@ -51,6 +51,10 @@ def variant_of(config: dict[str, Any]) -> str:
     return ", ".join(changed) or "default"
 
 
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
 def runs_table(results_dir: Path) -> pd.DataFrame:
     """One row per run record found in ``results_dir``."""
     rows = []
@@ -67,7 +71,7 @@ def runs_table(results_dir: Path) -> pd.DataFrame:
                 "transductive": bool(record.protocol.get("transductive", False)),
                 "quirks": ",".join(record.protocol.get("quirks", [])),
                 "seed": record.config["seed"],
-                **{metric: record.metrics.get(metric, math.nan) for metric in REPORTED_METRICS},
+                **{metric: _number(record.metrics.get(metric)) for metric in REPORTED_METRICS},
             }
         )
     return pd.DataFrame(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import subprocess
 import sys
@@ -34,12 +35,23 @@ class RunRecord:
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON types; undefined numbers (NaN) become null so the document is strict JSON."""
+        return dict(_strict_json(asdict(self)))
 
     @classmethod
     def from_dict(cls, content: dict[str, Any]) -> RunRecord:
         known = {k: v for k, v in content.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def _strict_json(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(item) for item in value]
+    return value
 
 
 def _git_commit() -> str | None:

@@ -40,7 +40,7 @@ def write_record(results_dir: Path, record: RunRecord, arrays: dict[str, np.ndar
         with open(arrays_tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
         os.replace(arrays_tmp, results_dir / f"{record.run_id}.npz")
-        json_tmp.write_text(json.dumps(record.to_dict(), indent=1, sort_keys=True, default=_jsonable))
+        json_tmp.write_text(json.dumps(record.to_dict(), indent=1, sort_keys=True, default=_jsonable, allow_nan=False))
         os.replace(json_tmp, record_path(results_dir, record.run_id))
     finally:
         for leftover in (arrays_tmp, json_tmp):
