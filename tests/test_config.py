@@ -42,3 +42,17 @@ def test_hash_is_stable_and_sensitive() -> None:
     second.encoder.epochs += 1
     assert first.hash() != second.hash()
     assert len(first.hash()) == 16
+
+
+def test_device_choice_is_checked() -> None:
+    import torch
+
+    from zsbench import runtime
+
+    assert runtime.resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        assert runtime.resolve_device("auto") == torch.device("cpu")
+        with pytest.raises(UsageError, match="no CUDA device"):
+            runtime.resolve_device("cuda")
+    with pytest.raises(UsageError, match="unknown device"):
+        runtime.resolve_device("tpu")

@@ -17,6 +17,8 @@ import torch.distributed as dist
 def init_from_environment() -> None:
     """Join the process group if torchrun started this process (RANK and WORLD_SIZE set)."""
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # "cuda" then means this rank's GPU
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
 

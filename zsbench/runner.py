@@ -35,6 +35,7 @@ def execute(
     results_dir: Path | None = None,
     existing: ExistingRecord = ExistingRecord.SKIP,
     progress: Progress | None = None,
+    device: str | None = None,
 ) -> tuple[RunRecord, Path, bool]:
     """Run (or find) the record for ``config``. Returns (record, its path, whether it already existed)."""
     run = resolve_run(config)
@@ -44,7 +45,7 @@ def execute(
         return read_record(path), path, True
 
     started = time.perf_counter()
-    compute = runtime.configure()
+    compute = runtime.configure(device)
     timings: dict[str, float] = {}
     quirks = tuple(run.method_type.paper_quirks) if run.config.protocol == "paper" else ()
     mark = time.perf_counter()

@@ -35,6 +35,7 @@ def pretrain(
     config: Path | None = typer.Option(None, "--config", help="YAML file of config fields."),
     assignments: list[str] = typer.Option([], "--set", help="Override any field: --set encoder.epochs=10."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    device: str | None = typer.Option(None, help="auto (default: CUDA if available), cpu, cuda or cuda:N."),
 ) -> None:
     from zsbench import paths, runtime
     from zsbench.config import build_config
@@ -55,8 +56,8 @@ def pretrain(
     )
     if run.spec.kind != "skeletons":
         raise UsageError(f"{run.spec.name} holds pre-extracted features; there is no encoder to train")
-    runtime.configure()
     init_from_environment()
+    runtime.configure(device)
     store = load_store(paths.datasets_dir(), run.spec.name, run.spec.prepare_command())
     assert run.config.partition is not None
     folds = make_folds(

@@ -49,6 +49,7 @@ def run(
     results_dir: Path | None = typer.Option(None, help="Where records go (default $ZSBENCH_HOME/runs)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Run again even if an identical record exists."),
     as_json: bool = typer.Option(False, "--json", help="Print the run record as one JSON document."),
+    device: str | None = typer.Option(None, help="auto (default: CUDA if available), cpu, cuda or cuda:N."),
 ) -> None:
     from zsbench.config import build_config
     from zsbench.results.store import ExistingRecord
@@ -69,7 +70,7 @@ def run(
     run_config = build_config(config, assignments, flags)
     existing = ExistingRecord.OVERWRITE if overwrite else ExistingRecord.SKIP
     with progress_bar() as progress:
-        record, path, reused = execute(run_config, results_dir, existing, progress)
+        record, path, reused = execute(run_config, results_dir, existing, progress, device)
     if reused:
         stderr.print(f"found an existing record for this config: {path} (use --overwrite to run again)")
     else:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zsbench import runtime
 from zsbench.config import EncoderConfig
 from zsbench.distributed import barrier, broadcast_buffers, rank_and_world
 from zsbench.errors import UsageError
@@ -94,9 +95,10 @@ def train_encoder(
         return TrainedEncoder(model, training.classes, checkpoint, _file_hash(checkpoint), saved["history"], True)
 
     seed_everything(seed)
-    model = build_encoder(config, len(training.classes))
+    device = runtime.device()
+    model = build_encoder(config, len(training.classes)).to(device)
     position = {label: row for row, label in enumerate(training.classes)}
-    targets = torch.tensor([position[int(label)] for label in training.labels], dtype=torch.long)
+    targets = torch.tensor([position[int(label)] for label in training.labels], dtype=torch.long, device=device)
     trainable: nn.Module = model
     if world > 1:
         trainable = nn.parallel.DistributedDataParallel(model)
@@ -105,12 +107,12 @@ def train_encoder(
     generator = torch_generator(seed, "encoder-batches", key)
     history: list[dict[str, float]] = []
     if resume_file.is_file():
-        state = torch.load(resume_file, map_location="cpu", weights_only=False)
+        state = torch.load(resume_file, map_location=device, weights_only=False)
         model.load_state_dict(state["state_dict"])
         optimiser.load_state_dict(state["optimiser"])
         schedule.load_state_dict(state["schedule"])
         generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         history = state["history"]
     for epoch in range(len(history), config.epochs):
         model.train()
@@ -119,7 +121,7 @@ def train_encoder(
         total_loss, correct = 0.0, 0
         for start in range(0, len(order), config.batch_size):
             rows = order[start : start + config.batch_size].numpy()[rank::world]
-            inputs = load_batch(skeletons, training.indices[rows])
+            inputs = load_batch(skeletons, training.indices[rows]).to(device)
             logits = trainable(inputs)
             loss = nn.functional.cross_entropy(logits, targets[rows])
             optimiser.zero_grad()
@@ -151,7 +153,7 @@ def train_encoder(
                 epoch + 1,
                 config.epochs,
             )
-    model.eval()
+    model = model.cpu().eval()  # checkpoints and the returned model live on the CPU; extract() moves them
     broadcast_buffers(model)
     if rank == 0:
         _save(checkpoint, {"state_dict": model.state_dict(), "history": history, "classes": training.classes})
@@ -176,15 +178,17 @@ def extract(
     model: nn.Module, skeletons: np.ndarray, indices: np.ndarray, map_segments: int | None = None
 ) -> dict[str, torch.Tensor]:
     """Pooled features, the seen-class classifier logits and, if asked, the (N, C, S, V) token map."""
-    model.eval()
+    device = runtime.device()
+    model = model.to(device).eval()
     parts: dict[str, list[torch.Tensor]] = {"pooled": [], "seen_logits": [], "map": []}
     for start in range(0, len(indices), EXTRACT_BATCH):
-        inputs = load_batch(skeletons, indices[start : start + EXTRACT_BATCH])
+        inputs = load_batch(skeletons, indices[start : start + EXTRACT_BATCH]).to(device)
         features = model.features(inputs)  # type: ignore[operator]
-        parts["pooled"].append(features)
-        parts["seen_logits"].append(model.classifier(features))  # type: ignore[operator]
+        parts["pooled"].append(features.cpu())
+        parts["seen_logits"].append(model.classifier(features).cpu())  # type: ignore[operator]
         if map_segments is not None:
-            parts["map"].append(token_map(model, inputs, map_segments))
+            parts["map"].append(token_map(model, inputs, map_segments).cpu())
+    model.cpu()
     return {name: torch.cat(chunks) for name, chunks in parts.items() if chunks}
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from zsbench import runtime
 from zsbench.methods.base import FeatureSet, Method, MethodParams
 from zsbench.methods.training import EpochMonitor
 from zsbench.seeding import seed_everything, torch_generator
@@ -53,19 +54,21 @@ class Devise(Method):
     def fit(self, train: FeatureSet, text: TextBank, monitor: EpochMonitor | None = None) -> dict[str, Any]:
         assert train.labels is not None
         seed_everything(self.seed)
-        self.projection = nn.Linear(train.pooled.shape[1], text.dim)
-        class_text = nn.functional.normalize(text.slot(self.p.text_slot), dim=-1)
+        device = runtime.device()
+        self.projection = nn.Linear(train.pooled.shape[1], text.dim).to(device)
+        class_text = nn.functional.normalize(text.slot(self.p.text_slot), dim=-1).to(device)
+        pooled = train.pooled.to(device)
         position = {label: row for row, label in enumerate(text.labels)}
-        targets = torch.tensor([position[int(y)] for y in train.labels], dtype=torch.long)
+        targets = torch.tensor([position[int(y)] for y in train.labels], dtype=torch.long, device=device)
         optimiser = torch.optim.Adam(self.projection.parameters(), lr=self.p.lr, weight_decay=self.p.weight_decay)
         generator = torch_generator(self.seed, "devise-batches")
         losses = []
         for _ in range(self.p.epochs):
-            order = torch.randperm(len(targets), generator=generator)
+            order = torch.randperm(len(targets), generator=generator).to(device)
             epoch_loss = 0.0
             for start in range(0, len(order), self.p.batch_size):
                 rows = order[start : start + self.p.batch_size]
-                logits = self.p.logit_scale * self._embed(train.pooled[rows]) @ class_text.T
+                logits = self.p.logit_scale * self._embed(pooled[rows]) @ class_text.T
                 loss = nn.functional.cross_entropy(logits, targets[rows])
                 optimiser.zero_grad()
                 loss.backward()
@@ -78,5 +81,6 @@ class Devise(Method):
 
     @torch.no_grad()
     def scores(self, features: FeatureSet, text: TextBank) -> torch.Tensor:
-        class_text = nn.functional.normalize(text.slot(self.p.text_slot), dim=-1)
-        return self.p.logit_scale * self._embed(features.pooled) @ class_text.T
+        device = runtime.device()
+        class_text = nn.functional.normalize(text.slot(self.p.text_slot), dim=-1).to(device)
+        return (self.p.logit_scale * self._embed(features.pooled.to(device)) @ class_text.T).cpu()

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from zsbench import runtime
 from zsbench.methods.base import FeatureSet, Method, MethodParams
 from zsbench.methods.training import EpochMonitor, same_label_kl_loss, warmup_cosine
 from zsbench.seeding import seed_everything, torch_generator
@@ -163,11 +164,13 @@ class Dvta(Method):
     def fit(self, train: FeatureSet, text: TextBank, monitor: EpochMonitor | None = None) -> dict[str, Any]:
         assert train.labels is not None
         seed_everything(self.seed)
-        network = DvtaNetwork(train.pooled.shape[1], text.dim, self.p)
+        device = runtime.device()
+        network = DvtaNetwork(train.pooled.shape[1], text.dim, self.p).to(device)
         self.network = network
-        variants = self._variants(text)
+        variants = self._variants(text).to(device)
+        pooled = train.pooled.to(device)
         position = {label: row for row, label in enumerate(text.labels)}
-        targets = torch.tensor([position[int(y)] for y in train.labels], dtype=torch.long)
+        targets = torch.tensor([position[int(y)] for y in train.labels], dtype=torch.long, device=device)
         optimiser = torch.optim.Adam(network.parameters(), lr=self.p.lr, weight_decay=0.0)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimiser, lambda epoch: warmup_cosine(epoch, self.p.warmup_epochs, self.p.epochs)
@@ -176,11 +179,11 @@ class Dvta(Method):
         losses = []
         for epoch in range(self.p.epochs):
             network.train()
-            order = torch.randperm(len(targets), generator=generator)
+            order = torch.randperm(len(targets), generator=generator).to(device)
             total = 0.0
             for start in range(0, len(order) - 1, self.p.batch_size):
                 rows = order[start : start + self.p.batch_size]
-                logits = self._batch_logits(network, train.pooled[rows], variants[targets[rows]])
+                logits = self._batch_logits(network, pooled[rows], variants[targets[rows]])
                 loss = same_label_kl_loss(logits, targets[rows], self.p.target_sharpness)
                 optimiser.zero_grad()
                 loss.backward()
@@ -202,9 +205,11 @@ class Dvta(Method):
     def scores(self, features: FeatureSet, text: TextBank) -> torch.Tensor:
         assert self.network is not None, "fit() first"
         network = self.network.eval()
-        variants = self._variants(text)  # (C, 2, D)
+        device = runtime.device()
+        variants = self._variants(text).to(device)  # (C, 2, D)
         chunks = []
         for start in range(0, len(features), SCORE_CHUNK):
-            projected = network.visual(nn.functional.normalize(features.pooled[start : start + SCORE_CHUNK], dim=-1))
-            chunks.append(network.scores_against(projected, variants))
+            batch = features.pooled[start : start + SCORE_CHUNK].to(device)
+            projected = network.visual(nn.functional.normalize(batch, dim=-1))
+            chunks.append(network.scores_against(projected, variants).cpu())
         return torch.cat(chunks)

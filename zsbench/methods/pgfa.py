@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from zsbench import runtime
 from zsbench.config import EncoderConfig
 from zsbench.encoders.pretrain import build_encoder, load_batch
 from zsbench.kernels import fused_scores, prototypes
@@ -113,11 +114,12 @@ class Pgfa(Method):
     def fit(self, train: FeatureSet, text: TextBank, monitor: EpochMonitor | None = None) -> dict[str, Any]:
         assert train.labels is not None and train.skeletons is not None and train.indices is not None
         seed_everything(self.seed)
-        network = PgfaNetwork(self.p, text.dim, self.encoder_name)
+        device = runtime.device()
+        network = PgfaNetwork(self.p, text.dim, self.encoder_name).to(device)
         self.network = network
-        class_text = nn.functional.normalize(text.slot(self.p.text_slot), dim=-1)
+        class_text = nn.functional.normalize(text.slot(self.p.text_slot), dim=-1).to(device)
         position = {label: row for row, label in enumerate(text.labels)}
-        targets = torch.tensor([position[int(y)] for y in train.labels], dtype=torch.long)
+        targets = torch.tensor([position[int(y)] for y in train.labels], dtype=torch.long, device=device)
         base_lr = self.p.lr if self.p.lr is not None else RELEASED_LR[self.family]
         optimiser = torch.optim.SGD(
             network.parameters(), lr=base_lr, momentum=self.p.momentum, weight_decay=self.p.weight_decay
@@ -133,9 +135,10 @@ class Pgfa(Method):
             total, steps = 0.0, 0
             for start in range(0, len(order) - batch + 1, batch):  # drop_last, as released
                 rows = order[start : start + batch]
-                embedded = network(load_batch(train.skeletons, train.indices[rows.numpy()]))
-                logits = network.log_scale.exp() * embedded @ class_text[targets[rows]].T
-                loss = same_label_kl_loss(logits, targets[rows], self.p.target_sharpness)
+                embedded = network(load_batch(train.skeletons, train.indices[rows.numpy()]).to(device))
+                batch_targets = targets[rows.to(device)]
+                logits = network.log_scale.exp() * embedded @ class_text[batch_targets].T
+                loss = same_label_kl_loss(logits, batch_targets, self.p.target_sharpness)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -151,10 +154,10 @@ class Pgfa(Method):
 
     def fitted_state(self) -> dict[str, Any] | None:
         assert self.network is not None
-        return {"network": self.network.state_dict(), "log": self.fit_log}
+        return {"network": {k: v.cpu() for k, v in self.network.state_dict().items()}, "log": self.fit_log}
 
     def load_fitted_state(self, state: dict[str, Any], train: FeatureSet, text: TextBank) -> dict[str, Any]:
-        self.network = PgfaNetwork(self.p, text.dim, self.encoder_name)
+        self.network = PgfaNetwork(self.p, text.dim, self.encoder_name).to(runtime.device())
         self.network.load_state_dict(state["network"])
         self.network.eval()
         self.fit_log = {**state["log"], "rho": self.rho}
@@ -164,9 +167,10 @@ class Pgfa(Method):
     def embed(self, features: FeatureSet) -> torch.Tensor:
         assert self.network is not None and features.skeletons is not None and features.indices is not None
         self.network.eval()
+        device = runtime.device()
         return torch.cat(
             [
-                self.network(load_batch(features.skeletons, features.indices[start : start + EVAL_BATCH]))
+                self.network(load_batch(features.skeletons, features.indices[start : start + EVAL_BATCH]).to(device))
                 for start in range(0, len(features.indices), EVAL_BATCH)
             ]
         )
@@ -174,10 +178,10 @@ class Pgfa(Method):
     @torch.no_grad()
     def scores(self, features: FeatureSet, text: TextBank) -> torch.Tensor:
         embedded = self.embed(features)
-        class_text = nn.functional.normalize(text.slot(self.p.text_slot), dim=-1)
+        class_text = nn.functional.normalize(text.slot(self.p.text_slot), dim=-1).to(embedded.device)
         first = fused_scores(embedded, class_text)  # pass 1: unscaled cosine, entropy, argmax
-        self.last_pass_one = first.logits
+        self.last_pass_one = first.logits.cpu()
         if not self.p.use_prototypes:
-            return first.logits
+            return first.logits.cpu()
         anchors = prototypes(embedded, first.entropy, first.prediction, class_text, self.rho)
-        return embedded @ nn.functional.normalize(anchors, dim=-1).T  # pass 2: cosine against prototypes
+        return (embedded @ nn.functional.normalize(anchors, dim=-1).T).cpu()  # pass 2: cosine against prototypes
