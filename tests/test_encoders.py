@@ -9,6 +9,19 @@ from zsbench.encoders.graph import hop_distance, spatial_partition
 from zsbench.encoders.pretrain import build_encoder
 
 
+def _fit_briefly(model: torch.nn.Module, skeletons: torch.Tensor, targets: torch.Tensor) -> list[float]:
+    """30 Adam steps on one batch; the losses."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = torch.nn.functional.cross_entropy(model(skeletons), targets)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    return losses
+
+
 def test_spatial_partition_covers_each_edge_once_per_direction_and_normalises_columns() -> None:
     partitions = spatial_partition()
     combined = partitions.sum(axis=0)
@@ -29,14 +42,7 @@ def test_stgcn_gives_maps_and_pooled_features_and_trains() -> None:
     assert maps.shape == (6, 2, 32, 4, 25)  # two stride-2 blocks: 16 -> 4 frames
     assert model.features(skeletons).shape == (6, 32)  # type: ignore[operator]
     targets = torch.tensor([0, 1, 2, 3, 0, 1])
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(30):
-        loss = torch.nn.functional.cross_entropy(model(skeletons), targets)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
+    losses = _fit_briefly(model, skeletons, targets)
     assert losses[-1] < losses[0] * 0.5
 
 
@@ -116,12 +122,5 @@ def test_shift_gcn_spatial_shift_is_inverted_and_the_encoder_trains() -> None:
     skeletons = torch.randn(6, 3, 16, 25, 2)
     assert model.feature_map(skeletons).shape == (6, 2, 16, 4, 25)  # type: ignore[operator]
     targets = torch.tensor([0, 1, 2, 0, 1, 2])
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(30):
-        loss = torch.nn.functional.cross_entropy(model(skeletons), targets)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
+    losses = _fit_briefly(model, skeletons, targets)
     assert losses[-1] < losses[0] * 0.5

@@ -13,11 +13,9 @@ import numpy as np
 
 from zsbench import paths, runtime
 from zsbench.config import RunConfig, params_from_dict
-from zsbench.data.store import load_store
 from zsbench.errors import UsageError
-from zsbench.eval.protocol import make_folds
 from zsbench.pipeline.fitting import run_fold
-from zsbench.pipeline.folds import feature_folds, skeleton_fold_data
+from zsbench.pipeline.folds import feature_folds, skeleton_fold_data, skeleton_store_and_folds
 from zsbench.pipeline.resolve import ResolvedRun, resolve_run
 from zsbench.pipeline.scores import gzsl_metrics, test_batch_size, zsl_metrics
 from zsbench.results.record import RunRecord, environment, now
@@ -64,16 +62,7 @@ def execute(
         validation_data, test_data, validation_note = feature_folds(run)
         dataset_hash, num_samples, validation_subjects = "features", len(test_data.fold.eval_labels), []
     else:
-        if run.spec.kind == "split-skeletons":
-            hint = f"{run.spec.prepare_command()} (a store of {run.spec.name} holds only the splits it was made from)"
-            store = load_store(paths.datasets_dir() / run.spec.name, run.split.name.replace(":", "_"), hint)
-        else:
-            store = load_store(paths.datasets_dir(), run.spec.name, run.spec.prepare_command())
-        assert run.config.partition is not None
-        folds = make_folds(
-            store.index, run.spec, run.split, run.config.partition, run.config.seed,
-            run.config.evaluation.validation_subject_fraction,
-        )  # fmt: skip
+        store, folds = skeleton_store_and_folds(run)
         validation_data = skeleton_fold_data(folds.validation, store, run, progress)
         test_data = skeleton_fold_data(folds.test, store, run, progress)
         validation_note = (

@@ -39,11 +39,10 @@ def pretrain(
 ) -> None:
     from zsbench import paths, runtime
     from zsbench.config import build_config
-    from zsbench.data.store import load_store
     from zsbench.distributed import init_from_environment
     from zsbench.encoders.pretrain import summary, train_encoder
     from zsbench.errors import UsageError
-    from zsbench.eval.protocol import make_folds
+    from zsbench.pipeline.folds import skeleton_store_and_folds
     from zsbench.pipeline.resolve import resolve_run
 
     if fold not in FOLDS:
@@ -54,16 +53,11 @@ def pretrain(
     run = resolve_run(
         build_config(config, assignments, {"dataset": dataset, "split": split, "seed": seed, "partition": partition})
     )
-    if run.spec.kind != "skeletons":
+    if run.spec.kind == "features":
         raise UsageError(f"{run.spec.name} holds pre-extracted features; there is no encoder to train")
     init_from_environment()
     runtime.configure(device)
-    store = load_store(paths.datasets_dir(), run.spec.name, run.spec.prepare_command())
-    assert run.config.partition is not None
-    folds = make_folds(
-        store.index, run.spec, run.split, run.config.partition, run.config.seed,
-        run.config.evaluation.validation_subject_fraction,
-    )  # fmt: skip
+    store, folds = skeleton_store_and_folds(run)
     chosen = [f for f in (folds.validation, folds.test) if fold in ("both", f.name)]
     rows = []
     with progress_bar() as progress:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from zsbench.data.skeleton import NUM_JOINTS
-from zsbench.encoders.tcn import centre
+from zsbench.encoders.joint_map import JointMapEncoder
 
 WIDTHS = (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)
 STRIDE_AT = (4, 7)
@@ -73,7 +73,7 @@ class ShiftBlock(nn.Module):
         return self.relu(y + self.residual(x))
 
 
-class ShiftGcnEncoder(nn.Module):
+class ShiftGcnEncoder(JointMapEncoder):
     def __init__(self, num_classes: int, dim: int = 256, hidden: int = 128) -> None:
         super().__init__()
         widths = tuple(max(8, w * hidden // 128) for w in WIDTHS)  # the config's width knob: 128 = the paper's
@@ -85,23 +85,3 @@ class ShiftGcnEncoder(nn.Module):
         self.project = nn.Conv2d(widths[-1], dim, 1) if widths[-1] != dim else nn.Identity()
         self.classifier = nn.Linear(dim, num_classes)
         self.dim = dim
-
-    def feature_map(self, skeletons: torch.Tensor) -> torch.Tensor:
-        """(N, M, dim, T', V) per-body maps from skeletons (N, 3, T, V, M)."""
-        x = centre(skeletons)
-        n, c, t, v, m = x.shape
-        x = self.data_norm(x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t))
-        x = x.view(n * m, v, c, t).permute(0, 2, 3, 1)
-        for block in self.blocks:
-            x = block(x)
-        out = self.project(x)
-        return out.view(n, m, *out.shape[1:])
-
-    def features(self, skeletons: torch.Tensor) -> torch.Tensor:
-        maps = self.feature_map(skeletons)
-        present = (skeletons.abs().sum(dim=(1, 2, 3)) > 0).to(maps.dtype)
-        weights = present / present.sum(-1, keepdim=True).clamp(min=1.0)
-        return (maps.mean(dim=(3, 4)) * weights[..., None]).sum(1)
-
-    def forward(self, skeletons: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(skeletons))

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from zsbench.encoders.graph import spatial_partition
-from zsbench.encoders.tcn import centre
+from zsbench.encoders.joint_map import JointMapEncoder
 
 SMIE_WIDTHS = (16, 16, 16, 16, 32, 32, 32, 64, 64)
 STRIDE_AT = (4, 7)  # blocks that halve the time axis
@@ -57,7 +57,7 @@ class StgcnBlock(nn.Module):
         return self.relu(self.tcn(self.gcn(x)) + self.residual(x))
 
 
-class StGcnEncoder(nn.Module):
+class StGcnEncoder(JointMapEncoder):
     def __init__(
         self,
         num_classes: int,
@@ -79,23 +79,3 @@ class StGcnEncoder(nn.Module):
         self.project = nn.Conv2d(widths[-1], dim, 1)
         self.classifier = nn.Linear(dim, num_classes)
         self.dim = dim
-
-    def feature_map(self, skeletons: torch.Tensor) -> torch.Tensor:
-        """(N, M, dim, T', V) per-body maps from skeletons (N, 3, T, V, M)."""
-        x = centre(skeletons)
-        n, c, t, v, m = x.shape
-        x = self.data_norm(x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t))
-        x = x.view(n * m, v, c, t).permute(0, 2, 3, 1)
-        for block in self.blocks:
-            x = block(x)
-        out = self.project(x)
-        return out.view(n, m, *out.shape[1:])
-
-    def features(self, skeletons: torch.Tensor) -> torch.Tensor:
-        maps = self.feature_map(skeletons)
-        present = (skeletons.abs().sum(dim=(1, 2, 3)) > 0).to(maps.dtype)  # (N, M)
-        weights = present / present.sum(-1, keepdim=True).clamp(min=1.0)
-        return (maps.mean(dim=(3, 4)) * weights[..., None]).sum(1)
-
-    def forward(self, skeletons: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(skeletons))

@@ -11,10 +11,10 @@ import torch
 
 from zsbench import paths
 from zsbench.data.features import SplitFeatures, load_split_features
-from zsbench.data.store import SkeletonStore
+from zsbench.data.store import SkeletonStore, load_store
 from zsbench.encoders.pretrain import extract_cached, summary, train_encoder
 from zsbench.errors import DataError
-from zsbench.eval.protocol import Fold, guarded_training_set
+from zsbench.eval.protocol import Fold, Folds, guarded_training_set, make_folds
 from zsbench.methods.base import FeatureSet
 from zsbench.pipeline.resolve import ResolvedRun
 from zsbench.seeding import numpy_rng
@@ -31,6 +31,21 @@ class FoldData:
     evaluation: FeatureSet
     seen_logits: np.ndarray | None  # the backbone's seen-class classifier on the evaluation samples
     encoder: dict[str, Any]
+
+
+def skeleton_store_and_folds(run: ResolvedRun) -> tuple[SkeletonStore, Folds]:
+    """Open the run's skeleton store (one per split for split-bound datasets) and build its two folds."""
+    if run.spec.kind == "split-skeletons":
+        hint = f"{run.spec.prepare_command()} (a store of {run.spec.name} holds only the splits it was made from)"
+        store = load_store(paths.datasets_dir() / run.spec.name, run.split.name.replace(":", "_"), hint)
+    else:
+        store = load_store(paths.datasets_dir(), run.spec.name, run.spec.prepare_command())
+    assert run.config.partition is not None
+    folds = make_folds(
+        store.index, run.spec, run.split, run.config.partition, run.config.seed,
+        run.config.evaluation.validation_subject_fraction,
+    )  # fmt: skip
+    return store, folds
 
 
 def skeleton_fold_data(fold: Fold, store: SkeletonStore, run: ResolvedRun, progress: Progress | None) -> FoldData:
