@@ -8,6 +8,13 @@ from torch import nn
 from zsbench.encoders.tcn import centre
 
 
+def residual_path(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    """Identity when shapes match, else a strided 1x1 convolution with BatchNorm."""
+    if in_channels == out_channels and stride == 1:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, (stride, 1)), nn.BatchNorm2d(out_channels))
+
+
 class JointMapEncoder(nn.Module):
     """Subclasses build ``data_norm`` (BatchNorm1d over V·C), ``blocks`` (on (N·M, C, T, V)), ``project`` and
     ``classifier``; this class runs them and pools the map over time, joints and the bodies present."""

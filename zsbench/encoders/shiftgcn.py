@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from zsbench.data.skeleton import NUM_JOINTS
-from zsbench.encoders.joint_map import JointMapEncoder
+from zsbench.encoders.joint_map import JointMapEncoder, residual_path
 
 WIDTHS = (64, 64, 64, 64, 128, 128, 128, 256, 256, 256)
 STRIDE_AT = (4, 7)
@@ -57,12 +57,7 @@ class ShiftBlock(nn.Module):
         self.spatial_norm = nn.BatchNorm2d(out_channels)
         self.temporal = nn.Conv2d(out_channels, out_channels, 1, (stride, 1))
         self.temporal_norm = nn.BatchNorm2d(out_channels)
-        if in_channels == out_channels and stride == 1:
-            self.residual: nn.Module = nn.Identity()
-        else:
-            self.residual = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, (stride, 1)), nn.BatchNorm2d(out_channels)
-            )
+        self.residual = residual_path(in_channels, out_channels, stride)
         self.relu = nn.ReLU()
         self.stride = stride
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from zsbench.encoders.graph import spatial_partition
-from zsbench.encoders.joint_map import JointMapEncoder
+from zsbench.encoders.joint_map import JointMapEncoder, residual_path
 
 SMIE_WIDTHS = (16, 16, 16, 16, 32, 32, 32, 64, 64)
 STRIDE_AT = (4, 7)  # blocks that halve the time axis
@@ -45,12 +45,7 @@ class StgcnBlock(nn.Module):
             nn.Conv2d(out_channels, out_channels, (9, 1), (stride, 1), (4, 0)), nn.BatchNorm2d(out_channels),
             nn.Dropout(dropout),
         )  # fmt: skip
-        if in_channels == out_channels and stride == 1:
-            self.residual: nn.Module = nn.Identity()
-        else:
-            self.residual = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, (stride, 1)), nn.BatchNorm2d(out_channels)
-            )
+        self.residual = residual_path(in_channels, out_channels, stride)
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
