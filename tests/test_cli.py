@@ -144,3 +144,12 @@ def test_ls_describe_and_version(zsbench_home: Path) -> None:
     assert described["name"] == "Drink water" and set(described["parts"]) == {"head", "hands", "arms", "torso", "legs"}
     assert invoke("--version").stdout.startswith("zsbench ")
     assert invoke("ls", "widgets").exit_code == 2
+
+
+def test_committed_reference_records_still_load_and_aggregate() -> None:
+    folder = Path(__file__).resolve().parents[1] / "results" / "reference" / "ntu60-synth"
+    result = invoke("report", "--results-dir", str(folder), "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {r["method"] for r in rows} == {"devise", "dvta", "pgfa"}
+    assert all(r["n"] == 3 for r in rows)
