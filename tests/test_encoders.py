@@ -124,3 +124,29 @@ def test_shift_gcn_spatial_shift_is_inverted_and_the_encoder_trains() -> None:
     targets = torch.tensor([0, 1, 2, 0, 1, 2])
     losses = _fit_briefly(model, skeletons, targets)
     assert losses[-1] < losses[0] * 0.5
+
+
+def test_holdout_selection_keeps_held_out_subjects_out_of_training_and_picks_an_epoch(zsbench_home) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from zsbench.cli.main import app
+    from zsbench.config import build_config
+    from zsbench.pipeline.folds import encoder_training_sets, skeleton_store_and_folds
+    from zsbench.pipeline.resolve import resolve_run
+
+    run = resolve_run(build_config(None, ["encoder.selection=holdout"], {"dataset": "ntu60-synth", "split": "55/5"}))
+    store, folds = skeleton_store_and_folds(run)
+    subjects = store.index["subject"].to_numpy()
+    for fold in (folds.test, folds.validation):
+        training, selection = encoder_training_sets(fold, store, run, folds.validation_subjects)
+        assert selection is not None and len(selection.indices) > 0
+        assert not set(subjects[training.indices]) & set(subjects[selection.indices])
+        assert set(store.labels[selection.indices]) <= set(fold.seen)
+    args = ["run", "--dataset", "ntu60-synth", "--split", "55/5", "--json", "--set", "encoder.selection=holdout",
+            "--set", "encoder.epochs=3", "--set", "encoder.hidden=32", "--set", "method_params.epochs=5"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    chosen = json.loads(result.stdout)["encoders"]["test_fold"]["selection"]
+    assert 1 <= chosen["selected_epoch"] <= 3 and 0 <= chosen["selection_accuracy"] <= 1

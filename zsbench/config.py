@@ -22,6 +22,7 @@ from zsbench.errors import UsageError
 PROTOCOLS = ("strict", "paper")
 CALIBRATIONS = ("stacking", "gating")
 TEXT_CONTROLS = ("none", "permute")
+SELECTIONS = ("fixed", "holdout")
 
 
 @dataclass
@@ -35,6 +36,9 @@ class EncoderConfig:
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    selection: str = "fixed"  # fixed: the last epoch | holdout: best seen-class accuracy on held-out training subjects
+    amp: bool = False  # CUDA only: bfloat16 autocast in training
+    compile: bool = False  # CUDA only: torch.compile the training forward
 
 
 @dataclass
@@ -167,6 +171,8 @@ def build_config(
         raise UsageError(
             f"unknown unseen_text_control {config.evaluation.unseen_text_control!r}; valid: {', '.join(TEXT_CONTROLS)}"
         )
+    if config.encoder.selection not in SELECTIONS:
+        raise UsageError(f"unknown encoder.selection {config.encoder.selection!r}; valid: {', '.join(SELECTIONS)}")
     if config.evaluation.calibration not in CALIBRATIONS:
         raise UsageError(f"unknown calibration {config.evaluation.calibration!r}; valid: {', '.join(CALIBRATIONS)}")
     return config

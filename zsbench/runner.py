@@ -64,7 +64,7 @@ def execute(
     else:
         store, folds = skeleton_store_and_folds(run)
         validation_data = skeleton_fold_data(folds.validation, store, run, progress)
-        test_data = skeleton_fold_data(folds.test, store, run, progress)
+        test_data = skeleton_fold_data(folds.test, store, run, progress, folds.validation_subjects)
         validation_note = (
             "pseudo-unseen classes and held-out training subjects; encoder retrained on the pseudo-seen classes"
         )

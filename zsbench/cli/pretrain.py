@@ -42,7 +42,7 @@ def pretrain(
     from zsbench.distributed import init_from_environment
     from zsbench.encoders.pretrain import summary, train_encoder
     from zsbench.errors import UsageError
-    from zsbench.pipeline.folds import skeleton_store_and_folds
+    from zsbench.pipeline.folds import encoder_training_sets, skeleton_store_and_folds
     from zsbench.pipeline.resolve import resolve_run
 
     if fold not in FOLDS:
@@ -62,9 +62,10 @@ def pretrain(
     rows = []
     with progress_bar() as progress:
         for item in chosen:
+            training, selection = encoder_training_sets(item, store, run, folds.validation_subjects)
             trained = train_encoder(
-                store.skeletons, item.train, run.config.encoder, run.config.seed,
-                paths.encoders_dir() / store.name, store.content_hash, progress,
+                store.skeletons, training, run.config.encoder, run.config.seed,
+                paths.encoders_dir() / store.name, store.content_hash, progress, selection,
             )  # fmt: skip
             last = trained.history[-1] if trained.history else {}
             rows.append({"fold": item.name, "checkpoint": str(trained.checkpoint), **summary(trained),

@@ -37,6 +37,7 @@ class TrainedEncoder:
     checkpoint_hash: str
     history: list[dict[str, float]]
     reused: bool
+    selection: dict[str, float] | None = None  # the epoch chosen on held-out training subjects, if any
 
 
 def build_encoder(config: EncoderConfig, num_classes: int) -> nn.Module:
@@ -55,8 +56,11 @@ def load_batch(skeletons: np.ndarray, indices: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(restored)
 
 
-def cache_key(store_hash: str, training: TrainingSet, config: EncoderConfig, seed: int) -> str:
-    payload = json.dumps([store_hash, training.fingerprint(), asdict(config), seed], sort_keys=True)
+def cache_key(
+    store_hash: str, training: TrainingSet, config: EncoderConfig, seed: int, selection: TrainingSet | None = None
+) -> str:
+    held_out = selection.fingerprint() if selection is not None else None
+    payload = json.dumps([store_hash, training.fingerprint(), asdict(config), seed, held_out], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -75,8 +79,12 @@ def train_encoder(
     checkpoint_dir: Path,
     store_hash: str,
     progress: Progress | None = None,
+    selection: TrainingSet | None = None,
 ) -> TrainedEncoder:
-    """Train (or load the cached) encoder for one fold's training set; a fixed epoch budget, no test data.
+    """Train (or load the cached) encoder for one fold's training set; never any test data.
+
+    Without ``selection`` the last epoch is kept (a fixed budget); with it, the epoch whose weights classify
+    the ``selection`` samples (held-out training subjects, training classes) best.
 
     After every epoch the full training state (weights, optimiser, schedule, random generators) is saved
     as ``KEY.last.pt``; an interrupted run resumes from it and ends with the same weights as an
@@ -84,7 +92,7 @@ def train_encoder(
     its share of every global batch (see :mod:`zsbench.distributed`).
     """
     rank, world = rank_and_world()
-    key = cache_key(store_hash, training, config, seed)
+    key = cache_key(store_hash, training, config, seed, selection)
     checkpoint = checkpoint_dir / f"{key}.pt"
     resume_file = checkpoint_dir / f"{key}.last.pt"
     model = build_encoder(config, len(training.classes))
@@ -92,16 +100,24 @@ def train_encoder(
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
         model.load_state_dict(saved["state_dict"])
         model.eval()
-        return TrainedEncoder(model, training.classes, checkpoint, _file_hash(checkpoint), saved["history"], True)
+        return TrainedEncoder(
+            model, training.classes, checkpoint, _file_hash(checkpoint), saved["history"], True, saved.get("selection")
+        )
 
     seed_everything(seed)
     device = runtime.device()
     model = build_encoder(config, len(training.classes)).to(device)
     position = {label: row for row, label in enumerate(training.classes)}
     targets = torch.tensor([position[int(label)] for label in training.labels], dtype=torch.long, device=device)
+    cuda = device.type == "cuda"
     trainable: nn.Module = model
     if world > 1:
         trainable = nn.parallel.DistributedDataParallel(model)
+    if config.compile and cuda:
+        trainable = torch.compile(trainable)  # type: ignore[assignment]
+    if (config.amp or config.compile) and not cuda:
+        log.warning("encoder.amp and encoder.compile apply on CUDA only; training on %s without them", device)
+    best: dict[str, Any] = {"accuracy": -1.0, "epoch": 0, "state_dict": None}
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
     generator = torch_generator(seed, "encoder-batches", key)
@@ -114,6 +130,7 @@ def train_encoder(
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"].cpu())
         history = state["history"]
+        best = state["best"]
     for epoch in range(len(history), config.epochs):
         model.train()
         started = time.perf_counter()
@@ -122,8 +139,9 @@ def train_encoder(
         for start in range(0, len(order), config.batch_size):
             rows = order[start : start + config.batch_size].numpy()[rank::world]
             inputs = load_batch(skeletons, training.indices[rows]).to(device)
-            logits = trainable(inputs)
-            loss = nn.functional.cross_entropy(logits, targets[rows])
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=config.amp and cuda):
+                logits = trainable(inputs)
+                loss = nn.functional.cross_entropy(logits.float(), targets[rows])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -139,10 +157,17 @@ def train_encoder(
                 "samples_per_second": len(targets) / max(seconds, 1e-9),
             }
         )
+        if selection is not None:
+            accuracy = selection_accuracy(model, skeletons, selection, training.classes)
+            history[-1]["selection_accuracy"] = accuracy
+            if accuracy > best["accuracy"]:
+                state_copy = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                best = {"accuracy": accuracy, "epoch": epoch + 1, "state_dict": state_copy}
         if rank == 0:
             state = {
                 "state_dict": model.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
                 "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
+                "best": best,
             }  # fmt: skip
             _save(resume_file, state)
         if progress is not None:
@@ -154,12 +179,37 @@ def train_encoder(
                 config.epochs,
             )
     model = model.cpu().eval()  # checkpoints and the returned model live on the CPU; extract() moves them
+    chosen = None
+    if best["state_dict"] is not None:
+        model.load_state_dict(best["state_dict"])
+        chosen = {"selected_epoch": best["epoch"], "selection_accuracy": best["accuracy"]}
     broadcast_buffers(model)
     if rank == 0:
-        _save(checkpoint, {"state_dict": model.state_dict(), "history": history, "classes": training.classes})
+        _save(checkpoint, {"state_dict": model.state_dict(), "history": history, "classes": training.classes,
+                           "selection": chosen})  # fmt: skip
         resume_file.unlink(missing_ok=True)
     barrier()
-    return TrainedEncoder(model, training.classes, checkpoint, _file_hash(checkpoint), history, False)
+    return TrainedEncoder(model, training.classes, checkpoint, _file_hash(checkpoint), history, False, chosen)
+
+
+@torch.no_grad()
+def selection_accuracy(
+    model: nn.Module, skeletons: np.ndarray, selection: TrainingSet, classes: tuple[int, ...]
+) -> float:
+    """Accuracy of the encoder's classifier on the held-out selection samples (training classes only)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    position = {label: row for row, label in enumerate(classes)}
+    expected = torch.tensor([position[int(label)] for label in selection.labels])
+    predicted = torch.cat(
+        [
+            model(load_batch(skeletons, selection.indices[start : start + EXTRACT_BATCH]).to(device)).argmax(1).cpu()
+            for start in range(0, len(selection.indices), EXTRACT_BATCH)
+        ]
+    )
+    model.train(was_training)
+    return float((predicted == expected).float().mean())
 
 
 def token_map(model: nn.Module, inputs: torch.Tensor, segments: int) -> torch.Tensor:
@@ -223,4 +273,5 @@ def summary(encoder: TrainedEncoder) -> dict[str, Any]:
         "reused": encoder.reused,
         "final_train_accuracy": last.get("train_accuracy"),
         "final_loss": last.get("loss"),
+        "selection": encoder.selection,
     }

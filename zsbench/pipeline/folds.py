@@ -14,7 +14,7 @@ from zsbench.data.features import SplitFeatures, load_split_features
 from zsbench.data.store import SkeletonStore, load_store
 from zsbench.encoders.pretrain import extract_cached, summary, train_encoder
 from zsbench.errors import DataError
-from zsbench.eval.protocol import Fold, Folds, guarded_training_set, make_folds
+from zsbench.eval.protocol import Fold, Folds, TrainingSet, guarded_training_set, make_folds
 from zsbench.methods.base import FeatureSet
 from zsbench.pipeline.resolve import ResolvedRun
 from zsbench.seeding import numpy_rng
@@ -48,12 +48,42 @@ def skeleton_store_and_folds(run: ResolvedRun) -> tuple[SkeletonStore, Folds]:
     return store, folds
 
 
-def skeleton_fold_data(fold: Fold, store: SkeletonStore, run: ResolvedRun, progress: Progress | None) -> FoldData:
+def encoder_training_sets(
+    fold: Fold, store: SkeletonStore, run: ResolvedRun, held_subjects: tuple[int, ...]
+) -> tuple[TrainingSet, TrainingSet | None]:
+    """The encoder's training set and, for ``encoder.selection: holdout``, its checkpoint-selection set.
+
+    Selection samples are training-class samples of held-out *training* subjects: for the test fold the
+    subjects that evaluate the validation fold (left out of the test fold's encoder training), for the
+    validation fold its own evaluation subjects. Without subject ids a seeded quarter of the samples is held out.
+    """
+    if run.config.encoder.selection == "fixed":
+        return fold.train, None
+    subjects = store.index["subject"].to_numpy()
+    if fold.name == "validation":
+        rows = fold.eval_indices[np.isin(fold.eval_labels, fold.seen)]
+        train = fold.train
+    else:
+        if held_subjects:
+            held = np.isin(subjects[fold.train.indices], held_subjects)
+        else:
+            held = numpy_rng(run.config.seed, "encoder-selection").random(len(fold.train.indices)) < 0.25
+        rows = fold.train.indices[held]
+        keep = fold.train.indices[~held]
+        train = guarded_training_set(keep, store.labels[keep], fold.train.classes, fold.train.stage)
+    selection = guarded_training_set(rows, store.labels[rows], fold.train.classes, "encoder checkpoint selection")
+    return train, selection
+
+
+def skeleton_fold_data(
+    fold: Fold, store: SkeletonStore, run: ResolvedRun, progress: Progress | None, held_subjects: tuple[int, ...] = ()
+) -> FoldData:
     """Train (or reuse) the fold's encoder on its training classes and extract features."""
     config = run.config
+    training, selection = encoder_training_sets(fold, store, run, held_subjects)
     encoder = train_encoder(
-        store.skeletons, fold.train, config.encoder, config.seed, paths.encoders_dir() / store.name,
-        store.content_hash, progress,
+        store.skeletons, training, config.encoder, config.seed, paths.encoders_dir() / store.name,
+        store.content_hash, progress, selection,
     )  # fmt: skip
     segments = run.method_type.map_segments
     train_features = extract_cached(encoder, store.skeletons, fold.train.indices, store.content_hash, segments)
