@@ -13,7 +13,7 @@ from zsbench.config import EncoderConfig
 from zsbench.encoders.pretrain import train_encoder
 from zsbench.eval.protocol import guarded_training_set
 
-CONFIG = EncoderConfig(dim=16, hidden=16, epochs=3, batch_size=8)
+CONFIG = EncoderConfig(dim=16, hidden=16, epochs=8, batch_size=8, lr=3e-3)
 
 
 def _worker(rank: int, folder: str) -> None:

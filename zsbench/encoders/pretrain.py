@@ -120,7 +120,8 @@ def train_encoder(
     best: dict[str, Any] = {"accuracy": -1.0, "epoch": 0, "state_dict": None}
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
-    generator = torch_generator(seed, "encoder-batches", key)
+    # The batch order depends on the seed and the training samples only, not on unrelated config fields.
+    generator = torch_generator(seed, "encoder-batches", training.fingerprint())
     history: list[dict[str, float]] = []
     if resume_file.is_file():
         state = torch.load(resume_file, map_location=device, weights_only=False)
