@@ -41,10 +41,6 @@ class DatasetSpec:
     def prepare_command(self) -> str:
         return f"zsbench prepare {self.name}" + ("" if self.synthetic else " --root DIR")
 
-    @property
-    def path_hint(self) -> str:
-        return "SynSE-style shift_{k}_r/ folders" if self.kind == "features" else "raw files"
-
 
 def partition_masks(index: pd.DataFrame, spec: DatasetSpec, partition: str) -> tuple[np.ndarray, np.ndarray]:
     """Boolean (train, test) masks over the store's samples for one of the dataset's partitions.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from zsbench import __version__, splits
-from zsbench.data.store import _write_json_atomic
+from zsbench.data.store import write_json_atomic
 from zsbench.errors import DataError
 from zsbench.splits import ClassSplit
 
@@ -107,10 +108,8 @@ def prepare_feature_store(root: Path, destination: Path, family: str, name: str)
         "name": name, "kind": "features", "family": family, "format_version": FORMAT_VERSION,
         "zsbench_version": __version__, "source": str(root), "splits": prepared,
     }  # fmt: skip
-    _write_json_atomic(staging / "manifest.json", manifest)
+    write_json_atomic(staging / "manifest.json", manifest)
     if destination.exists():
-        import shutil
-
         shutil.rmtree(destination)
     staging.rename(destination)
     return destination

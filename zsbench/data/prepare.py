@@ -25,9 +25,9 @@ from zsbench.catalog import DATASETS
 from zsbench.data.datasets import DatasetSpec
 from zsbench.data.preprocess import PrepareOptions, to_fixed_length
 from zsbench.data.readers import arrays, ntu, pku
-from zsbench.data.store import StoreWriter, write_store
+from zsbench.data.store import StoreWriter, write_json_atomic, write_store
 from zsbench.data.synthetic.generator import SynthConfig, synth_samples
-from zsbench.errors import DataError
+from zsbench.errors import DataError, UsageError
 
 Progress = Callable[[str, int, int], None]
 NTU60_SETUPS = 17
@@ -364,14 +364,10 @@ def _smie_split(spec: DatasetSpec, number: str, folder: Path) -> Any:
 
     try:
         return splits.resolve(f"smie:{number}", spec.family)
-    except Exception as error:
+    except UsageError as error:
         raise DataError(f"{folder}: SMIE split {number} is not a {spec.family} split ({error})") from error
 
 
 def _write_split_manifest(destination: Path, name: str, family: str, prepared: list[str]) -> None:
-    import json
-
     manifest = {"name": name, "kind": "split-skeletons", "family": family, "splits": prepared}
-    temporary = destination / ".manifest.json.tmp"
-    temporary.write_text(json.dumps(manifest, indent=2))
-    os.replace(temporary, destination / "manifest.json")
+    write_json_atomic(destination / "manifest.json", manifest)

@@ -104,7 +104,7 @@ class StoreWriter:
             **manifest,
             "content_hash": _content_hash(self.staging),
         }
-        _write_json_atomic(self.staging / "manifest.json", full_manifest)
+        write_json_atomic(self.staging / "manifest.json", full_manifest)
         final = store_path(self.root, self.name)
         if final.exists():
             trash = self.root / f".{self.name}.old-{uuid.uuid4().hex[:8]}"
@@ -165,7 +165,7 @@ def _content_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_json_atomic(path: Path, content: dict[str, Any]) -> None:
+def write_json_atomic(path: Path, content: dict[str, Any]) -> None:
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     temporary.write_text(json.dumps(content, indent=2, sort_keys=True))
     os.replace(temporary, path)
