@@ -39,7 +39,7 @@ def test_synse_feature_folders_become_a_store_that_methods_run_on(empty_home: Pa
     _write_split(tmp_path / "shift_val_5_r", list(split.validation_seen), 60, rng, centres)
     result = runner.invoke(app, ["prepare", "ntu60-features", "--root", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    for method in ("devise", "dvta"):
+    for method in ("devise", "dvta", "dynapurls"):
         run = runner.invoke(
             app, ["run", "--method", method, "--dataset", "ntu60-features", "--split", "55/5", "--json", *FAST]
         )
@@ -47,6 +47,8 @@ def test_synse_feature_folders_become_a_store_that_methods_run_on(empty_home: Pa
         record = json.loads(run.stdout)
         assert record["protocol"]["validation_fold"].startswith("validation features from the store")
         assert len(record["per_class"]["zsl"]) == 5
+    # DynaPURLS on pooled features: one token per sample, attention pooling is the identity (an `ours` adaptation).
+    assert record["method_log"]["test_fold"]["pooled_feature_adaptation"] is True
     missing = runner.invoke(app, ["run", "--method", "devise", "--dataset", "ntu60-features", "--split", "48/12"])
     assert missing.exit_code == 3 and "holds synse:55/5" in missing.stderr
     raw_only = runner.invoke(app, ["run", "--method", "pgfa", "--dataset", "ntu60-features", "--split", "55/5"])

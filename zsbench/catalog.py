@@ -15,6 +15,7 @@ METHODS: Registry[Any] = Registry("method")
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
 SKELETON_ENCODERS: Registry[Any] = Registry("skeleton encoder")
 TEXT_ENCODERS: Registry[str] = Registry("text encoder")
+JOINT_MAP_ENCODERS = ("stgcn", "shiftgcn")  # encoders with a per-joint token map (for map_segments methods)
 
 METHODS.add(
     "devise",
@@ -26,6 +27,12 @@ METHODS.add(
     "dvta",
     "zsbench.methods.dvta:Dvta",
     "DVTA: direct alignment + semantic description enhancement + augmented (metric) alignment on pooled features",
+)
+
+METHODS.add(
+    "dynapurls",
+    "zsbench.methods.dynapurls:DynaPurls",
+    "DynaPURLS: PURLS description-queried attention pooling + test-time text refinement on a memory bank",
 )
 
 METHODS.add(

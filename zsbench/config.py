@@ -29,7 +29,7 @@ SELECTIONS = ("fixed", "holdout")
 class EncoderConfig:
     """The skeleton encoder pretrained for each split on its seen classes only."""
 
-    name: str = "tcn"
+    name: str | None = None  # None: tcn, or stgcn for methods that read the per-joint token map
     dim: int = 256  # pooled feature width
     hidden: int = 128  # width knob: 128 = the encoder's reference widths (tcn: 128 channels; stgcn: SMIE 16..64)
     epochs: int = 30  # fixed budget (strict protocol: no selection on test data)

@@ -18,6 +18,7 @@ from zsbench.pipeline.fitting import run_fold
 from zsbench.pipeline.folds import feature_folds, skeleton_fold_data, skeleton_store_and_folds
 from zsbench.pipeline.resolve import ResolvedRun, resolve_run
 from zsbench.pipeline.scores import gzsl_metrics, test_batch_size, zsl_metrics
+from zsbench.pipeline.selection import choose_on_validation
 from zsbench.results.record import RunRecord, environment, now
 from zsbench.results.store import ExistingRecord, read_record, record_path, write_record
 from zsbench.text import descriptions
@@ -75,11 +76,15 @@ def execute(
         )
     timings["features_seconds"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    validation = run_fold(validation_data, bank, run)
-    test = run_fold(test_data, bank, run, quirks)
+    params = params_from_dict(run.method_type.params_type, run.config.method_params, "method_params")
+    candidates = run.method_type.test_time_candidates(params, run.config.protocol)
+    if candidates:
+        validation, overrides, test_time_selection = choose_on_validation(validation_data, bank, run, candidates)
+    else:
+        validation, overrides, test_time_selection = run_fold(validation_data, bank, run), None, None
+    test = run_fold(test_data, bank, run, quirks, overrides)
     timings["method_seconds"] = time.perf_counter() - mark
 
-    params = params_from_dict(run.method_type.params_type, run.config.method_params, "method_params")
     zsl_values, zsl_per_class, confusion = zsl_metrics(test, run.split.unseen, quirks, test_batch_size(params))
     val_zsl, _, _ = zsl_metrics(validation, run.split.validation_unseen)
     gzsl_values, calibration, gzsl_per_class = gzsl_metrics(test, validation, run, quirks)
@@ -110,7 +115,7 @@ def execute(
         metrics={**zsl_values, **gzsl_values, "validation_zsl_top1": val_zsl["zsl_top1"]},
         per_class={"zsl": zsl_per_class, "gzsl": gzsl_per_class},
         confusion={"zsl": confusion},
-        calibration=calibration,
+        calibration={**calibration, "test_time_selection": test_time_selection} if test_time_selection else calibration,
         encoders={"test_fold": test.encoder, "validation_fold": validation.encoder},
         method_log={"test_fold": test.method_log, "validation_fold": validation.method_log},
         timings=timings,

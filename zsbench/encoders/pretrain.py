@@ -43,7 +43,7 @@ class TrainedEncoder:
 def build_encoder(config: EncoderConfig, num_classes: int) -> nn.Module:
     from zsbench.catalog import SKELETON_ENCODERS
 
-    factory = SKELETON_ENCODERS.get(config.name)
+    factory = SKELETON_ENCODERS.get(config.name or "tcn")
     model: nn.Module = factory(num_classes=num_classes, dim=config.dim, hidden=config.hidden)
     return model
 

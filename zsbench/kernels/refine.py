@@ -1,8 +1,10 @@
 """DynaPURLS test-time text refinement, batched over classes and samples.
 
 Parameters are an elementwise scale (init 1) and shift (init 0) of the class text, both (C, S, D); the
-refined text is normalise(scale·text + shift) per slot and a class scores ``features · refined[c, global]``
-(a dot product, no temperature). See ``reference/seed-methods-code.md`` §1 for the released code.
+refined text is normalise(scale·text + shift) per slot. How samples are scored with refined text is a
+:class:`TextScorer`: :class:`LinearScorer` scores fixed features against the global slot (``features ·
+refined[c, global]``, a dot product, no temperature); DynaPURLS's model scorer also pools its tokens with the
+refined text as the attention query. See ``reference/seed-methods-code.md`` §1 for the released code.
 
 Online mode streams the test set as the released code does; offline mode is our order- and batch-size-
 invariant variant. Stale vs recompute gradients: see :mod:`zsbench.kernels.memory_bank`.
@@ -10,6 +12,7 @@ invariant variant. Stale vs recompute gradients: see :mod:`zsbench.kernels.memor
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,18 +22,21 @@ from torch import Tensor
 
 from zsbench.errors import DataError, UsageError
 from zsbench.kernels.memory_bank import GradientSource, MemoryBank
-from zsbench.kernels.scoring import fused_scores
+from zsbench.kernels.scoring import ScoreStats, fused_scores
 from zsbench.seeding import torch_generator
 
 __all__ = [
     "FUNCTION_DEFAULTS",
     "RELEASED",
+    "LinearScorer",
     "Mode",
     "RefineConfig",
     "RefineLog",
     "RefineResult",
     "Semantics",
+    "TextScorer",
     "refine_text",
+    "refine_with",
     "stream_order",
 ]
 
@@ -94,6 +100,71 @@ def stream_order(num_samples: int, seed: int) -> Tensor:
     return torch.randperm(num_samples, generator=torch_generator(seed, "refine", "stream"))
 
 
+class TextScorer(ABC):
+    """How a refinement scores samples, named by row, with the refined text (C, S, D), unit norm per slot.
+
+    ``slots`` lists the slots the scores depend on (None: all); a stale bank stores gradients for those only.
+    """
+
+    num_samples: int
+    slots: tuple[int, ...] | None = None
+
+    @abstractmethod
+    def scores(self, rows: Tensor, text: Tensor) -> Tensor:
+        """(B, C) logits of the samples ``rows``, differentiable in ``text``."""
+
+    def stats(self, rows: Tensor, text: Tensor) -> ScoreStats:
+        """Softmax statistics of :meth:`scores` (no gradient)."""
+        logits = self.scores(rows, text)
+        log_probs = torch.log_softmax(logits, dim=1)
+        probs = log_probs.exp()
+        return ScoreStats(logits, probs, probs.amax(dim=1), -(probs * log_probs).sum(dim=1), logits.argmax(dim=1))
+
+    def losses(self, rows: Tensor, text: Tensor, labels: Tensor) -> Tensor:
+        """(B,) cross-entropy of each sample against its pseudo-label, differentiable in ``text``."""
+        return F.cross_entropy(self.scores(rows, text), labels, reduction="none")
+
+    def entry_gradients(self, rows: Tensor, raw_text: Tensor, labels: Tensor, entering: Tensor) -> Tensor:
+        """(k, C·|slots|·D): d loss / d raw text of the ``entering`` samples (indices into ``rows``).
+
+        The losses come from one pass over all of ``rows`` (so a batch-coupled model, e.g. BatchNorm in
+        training mode, couples them as the released code's stored graphs do); ``raw_text`` is scale·text + shift.
+        """
+        raw = raw_text.detach().requires_grad_(True)
+        losses = self.losses(rows, F.normalize(raw, dim=-1), labels)
+        picked = self._slot_view(raw)
+        gradients = [
+            self._slot_view(torch.autograd.grad(losses[i], raw, retain_graph=True)[0]).reshape(-1)
+            for i in entering.tolist()
+        ]
+        if not gradients:
+            return picked.new_zeros(0, picked.numel())
+        return torch.stack(gradients)
+
+    def _slot_view(self, tensor: Tensor) -> Tensor:
+        return tensor if self.slots is None else tensor[:, list(self.slots)]
+
+
+class LinearScorer(TextScorer):
+    """Fixed features (N, D) scored against the global slot: ``features · refined[c, slot]``."""
+
+    def __init__(self, features: Tensor, slot: int) -> None:
+        self.features = features
+        self.num_samples = features.shape[0]
+        self.slot = slot
+        self.slots = (slot,)
+
+    def scores(self, rows: Tensor, text: Tensor) -> Tensor:
+        return self.features[rows] @ text[:, self.slot].T
+
+    def stats(self, rows: Tensor, text: Tensor) -> ScoreStats:
+        return fused_scores(self.features[rows], text[:, self.slot])
+
+    def entry_gradients(self, rows: Tensor, raw_text: Tensor, labels: Tensor, entering: Tensor) -> Tensor:
+        picked = rows[entering]
+        return _per_sample_gradients(raw_text[:, self.slot].detach(), self.features[picked], labels[entering])
+
+
 def refine_text(
     features: Tensor,
     text: Tensor,
@@ -106,6 +177,25 @@ def refine_text(
 ) -> RefineResult:
     """Refine the (C, S, D) class text on N unlabelled test features (N, D); returns the text and final scores.
 
+    Fixed features scored against the global slot (:class:`LinearScorer`); see :func:`refine_with`.
+    """
+    _check(features, text, config, mode, semantics, sample_ids)
+    scorer = LinearScorer(features.to(text.dtype), config.global_slot % text.shape[1])
+    return refine_with(scorer, text, config, mode, semantics, seed, sample_ids=sample_ids)
+
+
+def refine_with(
+    scorer: TextScorer,
+    text: Tensor,
+    config: RefineConfig = RELEASED,
+    mode: Mode = "online",
+    semantics: Semantics = "stale",
+    seed: int = 0,
+    *,
+    sample_ids: Tensor | None = None,
+) -> RefineResult:
+    """Refine the (C, S, D) class text on the scorer's N unlabelled samples; returns the text and final scores.
+
     online: batches in the order :func:`stream_order` gives; per batch, ``steps`` times: score with the current
     text, offer the confident samples (max prob > τ) to the bank with their pseudo-labels, and take one Adam
     step on the bank when it holds >= 2 entries; then score the batch with the updated text.
@@ -115,23 +205,32 @@ def refine_text(
     name the samples for that tie-break, so that a permuted input gives the same result (online ignores them:
     its ties go by insertion order).
     """
-    _check(features, text, config, mode, semantics, sample_ids)
-    features = features.to(text.dtype)
-    refiner = _Refiner(text, config)
+    _check_options(text, config, mode, semantics)
+    refiner = _Refiner(scorer, text, config)
     if mode == "offline":
-        ids = torch.arange(features.shape[0], device=features.device) if sample_ids is None else sample_ids
-        return refiner.offline(features, ids.to(features.device))
-    return refiner.online(features, stale=semantics == "stale", seed=seed)
+        ids = torch.arange(scorer.num_samples, device=text.device) if sample_ids is None else sample_ids
+        if ids.shape != (scorer.num_samples,) or torch.unique(ids).numel() != ids.numel():
+            raise DataError("sample_ids must be (N,) and distinct")
+        return refiner.offline(ids.to(text.device))
+    return refiner.online(stale=semantics == "stale", seed=seed)
+
+
+def _check_options(text: Tensor, config: RefineConfig, mode: str, semantics: str) -> None:
+    if mode not in ("online", "offline") or semantics not in ("stale", "recompute"):
+        raise UsageError(f"mode must be online|offline and semantics stale|recompute, got {mode!r}, {semantics!r}")
+    if mode == "offline" and semantics == "stale":
+        raise UsageError("offline refinement re-evaluates the whole bank at every step: use semantics='recompute'")
+    if text.ndim != 3:
+        raise DataError(f"text must be (C, S, D), got {tuple(text.shape)}")
+    if not -text.shape[1] <= config.global_slot < text.shape[1]:
+        raise UsageError(f"global_slot {config.global_slot} is out of range for {text.shape[1]} slots")
 
 
 def _check(
     features: Tensor, text: Tensor, config: RefineConfig, mode: str, semantics: str, sample_ids: Tensor | None
 ) -> None:
-    if mode not in ("online", "offline") or semantics not in ("stale", "recompute"):
-        raise UsageError(f"mode must be online|offline and semantics stale|recompute, got {mode!r}, {semantics!r}")
-    if mode == "offline" and semantics == "stale":
-        raise UsageError("offline refinement re-evaluates the whole bank at every step: use semantics='recompute'")
-    if text.ndim != 3 or features.ndim != 2 or features.shape[1] != text.shape[2]:
+    _check_options(text, config, mode, semantics)
+    if features.ndim != 2 or features.shape[1] != text.shape[2]:
         raise DataError(
             f"text must be (C, S, D) and features (N, D) with one D, got {tuple(text.shape)}, {tuple(features.shape)}"
         )
@@ -139,17 +238,16 @@ def _check(
         sample_ids.shape != (features.shape[0],) or torch.unique(sample_ids).numel() != sample_ids.numel()
     ):
         raise DataError("sample_ids must be (N,) and distinct")
-    if not -text.shape[1] <= config.global_slot < text.shape[1]:
-        raise UsageError(f"global_slot {config.global_slot} is out of range for {text.shape[1]} slots")
 
 
 class _Refiner:
     """The parameters, optimiser and schedule of one refinement."""
 
-    def __init__(self, text: Tensor, config: RefineConfig) -> None:
+    def __init__(self, scorer: TextScorer, text: Tensor, config: RefineConfig) -> None:
+        self.scorer = scorer
         self.text = text
         self.config = config
-        self.slot = config.global_slot % text.shape[1]
+        self.slots = list(range(text.shape[1])) if scorer.slots is None else list(scorer.slots)
         self.scale = torch.ones_like(text, requires_grad=True)
         self.shift = torch.zeros_like(text, requires_grad=True)
         self.optimiser = torch.optim.Adam([self.scale, self.shift], lr=config.lr, weight_decay=config.weight_decay)
@@ -165,88 +263,86 @@ class _Refiner:
             self.optimiser, T_max=self.config.steps, eta_min=self.config.eta_min_ratio * self.config.lr
         )
 
-    def global_text(self) -> Tensor:
-        """The unnormalised refined text of the scoring slot, (C, D): u = scale·text + shift."""
-        return self.scale[:, self.slot] * self.text[:, self.slot] + self.shift[:, self.slot]
+    def raw_text(self) -> Tensor:
+        """u = scale·text + shift, (C, S, D), before the per-slot normalisation."""
+        return self.scale * self.text + self.shift
 
-    def classifier(self) -> Tensor:
-        return F.normalize(self.global_text(), dim=-1)
-
-    def refined(self) -> Tensor:
+    def current(self) -> Tensor:
         with torch.no_grad():
-            return F.normalize(self.scale * self.text + self.shift, dim=-1)
+            return F.normalize(self.raw_text(), dim=-1)
 
-    def step(self, bank: MemoryBank, features: Tensor, positions: Tensor | None) -> None:
-        """One Adam step on the mean bank loss: stored stale gradients, or recomputed at ``features[positions]``."""
+    def step(self, bank: MemoryBank, positions: Tensor | None) -> None:
+        """One Adam step on the mean bank loss: stored stale gradients, or recomputed for samples ``positions``."""
         self.learning_rates.append(float(self.optimiser.param_groups[0]["lr"]))
         self.bank_sizes.append(len(bank))
         self.optimiser.zero_grad()
         if positions is None:
-            # d/dscale = text ⊙ d/du and d/dshift = d/du, so the bank stores d/du of the scoring slot only
-            # (the other slots get zero gradient, plus Adam's weight decay, as in the released 'g' mode).
-            gradient = bank.gradient().view_as(self.text[:, self.slot])
+            # d/dscale = text ⊙ d/du and d/dshift = d/du, so the bank stores d/du of the scored slots only
+            # (other slots get zero gradient, plus Adam's weight decay, as in the released 'g' mode).
+            picked = self.text[:, self.slots]
+            gradient = bank.gradient().view_as(picked)
             self.scale.grad = torch.zeros_like(self.scale)
             self.shift.grad = torch.zeros_like(self.shift)
-            self.scale.grad[:, self.slot] = gradient * self.text[:, self.slot]
-            self.shift.grad[:, self.slot] = gradient
+            self.scale.grad[:, self.slots] = gradient * picked
+            self.shift.grad[:, self.slots] = gradient
         else:
-            logits = features[positions] @ self.classifier().T
-            F.cross_entropy(logits, bank.labels).backward()
+            self.scorer.losses(positions, F.normalize(self.raw_text(), dim=-1), bank.labels).mean().backward()
         self.optimiser.step()
         self.schedule.step()
 
-    def _gradient_source(self, features: Tensor, labels: Tensor) -> GradientSource:
+    def _gradient_source(self, rows: Tensor, labels: Tensor) -> GradientSource:
         """Per-sample gradients at the current parameters, computed only for the samples that enter the bank."""
-        global_text = self.global_text().detach()
+        raw = self.raw_text().detach()
 
-        def entering(rows: Tensor) -> Tensor:
-            return _per_sample_gradients(global_text, features[rows], labels[rows])
+        def entering(picked: Tensor) -> Tensor:
+            return self.scorer.entry_gradients(rows, raw, labels, picked)
 
         return entering
 
     def result(self, scores: Tensor, permutation: Tensor | None) -> RefineResult:
         log = RefineLog(permutation, tuple(self.confident), tuple(self.learning_rates), tuple(self.bank_sizes))
-        return RefineResult(self.refined(), scores, log)
+        return RefineResult(self.current(), scores, log)
 
-    def online(self, features: Tensor, *, stale: bool, seed: int) -> RefineResult:
+    def online(self, *, stale: bool, seed: int) -> RefineResult:
         config = self.config
         num_classes, _, dim = self.text.shape
-        order = stream_order(features.shape[0], seed).to(features.device)
+        device = self.text.device
+        order = stream_order(self.scorer.num_samples, seed).to(device)
         bank = MemoryBank(
             num_classes,
             config.memory,
             config.threshold,
-            gradient_dim=num_classes * dim if stale else None,
+            gradient_dim=num_classes * len(self.slots) * dim if stale else None,
             allow_duplicates=config.allow_duplicates,
-            device=features.device,
+            device=device,
             gradient_dtype=self.text.dtype,
         )
         # Samples are offered under their row index (online ties go by insertion order, not by id).
-        scores = torch.empty(features.shape[0], num_classes, dtype=features.dtype, device=features.device)
-        for start in range(0, features.shape[0], config.batch_size):
+        scores = torch.empty(self.scorer.num_samples, num_classes, dtype=self.text.dtype, device=device)
+        for start in range(0, self.scorer.num_samples, config.batch_size):
             rows = order[start : start + config.batch_size]
-            batch = features[rows]
             if config.reset_schedule_per_batch and start:
                 self.schedule = self._new_schedule()
             for _ in range(config.steps):
                 with torch.no_grad():
-                    stats = fused_scores(batch, self.classifier())
+                    stats = self.scorer.stats(rows, self.current())
                 confident = (stats.confidence > config.threshold).nonzero().squeeze(1)
                 self.confident.append(int(confident.numel()))
                 if confident.numel() >= config.min_confident:
                     labels = stats.prediction[confident]
-                    gradients = self._gradient_source(batch[confident], labels) if stale else None
+                    gradients = self._gradient_source(rows[confident], labels) if stale else None
                     bank.insert(labels, stats.confidence[confident], rows[confident], gradients)
                 if len(bank) >= 2:
-                    self.step(bank, features, None if stale else bank.sample_ids)
+                    self.step(bank, None if stale else bank.sample_ids)
             with torch.no_grad():
-                scores[rows] = batch @ self.classifier().T
+                scores[rows] = self.scorer.scores(rows, self.current()).to(scores.dtype)
         return self.result(scores, order)
 
-    def offline(self, features: Tensor, sample_ids: Tensor) -> RefineResult:
+    def offline(self, sample_ids: Tensor) -> RefineResult:
         config = self.config
+        everything = torch.arange(self.scorer.num_samples, device=self.text.device)
         with torch.no_grad():
-            stats = fused_scores(features, self.classifier())
+            stats = self.scorer.stats(everything, self.current())
         self.confident.append(int((stats.confidence > config.threshold).sum()))
         bank = MemoryBank.from_all(
             stats.prediction,
@@ -260,9 +356,9 @@ class _Refiner:
         positions = by_id[torch.searchsorted(sample_ids[by_id], bank.sample_ids)]
         if len(bank) >= 2:
             for _ in range(config.steps):
-                self.step(bank, features, positions)
+                self.step(bank, positions)
         with torch.no_grad():
-            scores = features @ self.classifier().T
+            scores = self.scorer.scores(everything, self.current())
         return self.result(scores, None)
 
 

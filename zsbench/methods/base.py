@@ -60,6 +60,8 @@ class Method(ABC):
     paper_quirks: ClassVar[tuple[str, ...]] = ()  # what the `paper` protocol reproduces, by name
     test_time_params: ClassVar[frozenset[str]] = frozenset()  # params that do not change what fit() learns
     map_segments: ClassVar[int | None] = None  # temporal segments of the token map the method needs (None: no map)
+    # `paper` quirks that read evaluation labels; under the paper protocol the runner hands them the labels.
+    reads_test_labels: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60", split_setting: str = "synse"
@@ -77,6 +79,18 @@ class Method(ABC):
 
         ``monitor`` is called after each epoch; only `paper`-protocol quirks use it.
         """
+
+    @classmethod
+    def test_time_candidates(cls, params: MethodParams, protocol: str) -> list[dict[str, Any]]:
+        """Settings of ``test_time_params`` for the runner to choose among on the validation fold (none: no choice).
+
+        Each candidate is a dict of parameter overrides; the runner keeps the best validation ZSL top-1.
+        """
+        return []
+
+    def scoring_log(self) -> dict[str, Any]:
+        """What scoring did (e.g. a refinement's stream and bank sizes), for the run record."""
+        return {}
 
     def fitted_state(self) -> dict[str, Any] | None:
         """What fit() learned, for the runner's fit cache; None when the method does not support caching."""

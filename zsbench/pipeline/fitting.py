@@ -3,6 +3,7 @@ and the unseen-text permutation control."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -88,29 +89,41 @@ def fit_with_cache(
     return {**log, "fit_reused": False}
 
 
-def run_fold(data: FoldData, bank: TextBank, run: ResolvedRun, quirks: tuple[str, ...] = ()) -> FoldOutput:
+def run_fold(
+    data: FoldData,
+    bank: TextBank,
+    run: ResolvedRun,
+    quirks: tuple[str, ...] = (),
+    overrides: dict[str, Any] | None = None,
+) -> FoldOutput:
+    """Fit (or restore) the method on the fold and score it; ``overrides`` replace method parameters
+    (test-time settings chosen on the validation fold)."""
     config, fold = run.config, data.fold
     method = run.method_type(
-        params_from_dict(run.method_type.params_type, config.method_params, "method_params"),
+        params_from_dict(run.method_type.params_type, {**config.method_params, **(overrides or {})}, "method_params"),
         config.protocol,
         config.seed,
         run.spec.family,
         run.split.name.partition(":")[0],
     )
+    evaluation = data.evaluation
+    if config.protocol == "paper" and set(run.method_type.paper_quirks) & run.method_type.reads_test_labels:
+        # A named quirk of the released code reads the evaluation labels; strict runs never get them.
+        evaluation = dataclasses.replace(evaluation, labels=torch.as_tensor(fold.eval_labels))
     scoring_bank = bank.select(fold.classes)
     if config.evaluation.unseen_text_control == "permute":
         scoring_bank = permute_novel_text(scoring_bank, fold.novel, config.seed)
     selector = (
-        TestEpochSelector(method, data.evaluation, scoring_bank, fold, quirks)
-        if "test_epoch_selection" in quirks
-        else None
+        TestEpochSelector(method, evaluation, scoring_bank, fold, quirks) if "test_epoch_selection" in quirks else None
     )
     method_log = fit_with_cache(method, data, bank.select(fold.seen), run, selector)
     if selector is not None and selector.best is not None:
         scores = selector.best
         method_log = {**method_log, "selected_epoch_on_test": selector.best_epoch}
     else:
-        scores = score_fold(method, data.evaluation, scoring_bank, fold)
+        scores = score_fold(method, evaluation, scoring_bank, fold)
+    if overrides:
+        method_log = {**method_log, "test_time_overrides": overrides}
     return FoldOutput(
         labels=fold.eval_labels,
         class_ids=np.array(scoring_bank.labels),
@@ -118,7 +131,7 @@ def run_fold(data: FoldData, bank: TextBank, run: ResolvedRun, quirks: tuple[str
         zsl_scores=scores.zsl,
         seen_logits=data.seen_logits,
         encoder=data.encoder,
-        method_log=method_log,
+        method_log={**method_log, **method.scoring_log()},
     )
 
 

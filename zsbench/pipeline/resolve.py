@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from zsbench.catalog import DATASETS, METHODS
+from zsbench.catalog import DATASETS, JOINT_MAP_ENCODERS, METHODS, SKELETON_ENCODERS
 from zsbench.config import RunConfig, params_from_dict
 from zsbench.data.datasets import DatasetSpec
 from zsbench.errors import UsageError
@@ -34,7 +34,16 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     if partition not in spec.partitions:
         raise UsageError(f"dataset {spec.name} has no partition {partition!r}; valid: {', '.join(spec.partitions)}")
     params = params_from_dict(method_type.params_type, config.method_params, "method_params")
+    needs_map = method_type.map_segments is not None and spec.kind != "features"
+    encoder_name = config.encoder.name or ("stgcn" if needs_map else "tcn")
+    SKELETON_ENCODERS.get(encoder_name)  # an unknown name fails here, listing the valid ones
+    if needs_map and encoder_name not in JOINT_MAP_ENCODERS:
+        raise UsageError(
+            f"method {config.method} reads the encoder's per-joint token map; encoder {encoder_name!r} has none. "
+            f"Use --set encoder.name=<{'|'.join(JOINT_MAP_ENCODERS)}>"
+        )
     resolved = dataclasses.replace(
-        config, split=split.name, partition=partition, method_params=dataclasses.asdict(params)
-    )
+        config, split=split.name, partition=partition, method_params=dataclasses.asdict(params),
+        encoder=dataclasses.replace(config.encoder, name=encoder_name),
+    )  # fmt: skip
     return ResolvedRun(resolved, spec, split, method_type)
