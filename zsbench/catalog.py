@@ -36,6 +36,12 @@ METHODS.add(
 )
 
 METHODS.add(
+    "neuron",
+    "zsbench.methods.neuron:Neuron",
+    "Neuron: spatial and temporal micro-prototypes evolving over 3 rounds, matched to descriptions by granularity",
+)
+
+METHODS.add(
     "pgfa",
     "zsbench.methods.pgfa:Pgfa",
     "PGFA: end-to-end skeleton-text KL alignment; transductive test-time prototypes from low-entropy samples",

@@ -90,6 +90,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
         return _coerce(value, options[0], where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise UsageError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(item, typing.get_args(annotation)[0], where) for item in value)
     if annotation is bool:
         if isinstance(value, str):
             if value.lower() in ("true", "1", "yes"):
