@@ -59,6 +59,7 @@ class Method(ABC):
     transductive: ClassVar[bool] = False  # uses the whole unlabelled test set at once
     paper_quirks: ClassVar[tuple[str, ...]] = ()  # what the `paper` protocol reproduces, by name
     test_time_params: ClassVar[frozenset[str]] = frozenset()  # params that do not change what fit() learns
+    fit_depends_on_protocol: ClassVar[bool] = True  # False: strict and paper runs share one training
     map_segments: ClassVar[int | None] = None  # temporal segments of the token map the method needs (None: no map)
     # `paper` quirks that read evaluation labels; under the paper protocol the runner hands them the labels.
     reads_test_labels: ClassVar[frozenset[str]] = frozenset()

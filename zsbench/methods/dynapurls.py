@@ -84,6 +84,7 @@ class DynaPurls(Method):
         "test_tuned_refinement_values",
     )
     reads_test_labels: ClassVar[frozenset[str]] = frozenset({"ground_truth_query"})
+    fit_depends_on_protocol: ClassVar[bool] = False  # every paper quirk acts at test time
     test_time_params: ClassVar[frozenset[str]] = frozenset(
         {"refine", "refine_preset", "refine_mode", "refine_batch_size", "score_fusion"}
     )

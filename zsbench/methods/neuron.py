@@ -127,6 +127,7 @@ class Neuron(Method):
     map_segments: ClassVar[int | None] = 16
     paper_quirks: ClassVar[tuple[str, ...]] = ("or_of_branches", "gzsl_calibration_on_test")
     reads_test_labels: ClassVar[frozenset[str]] = frozenset({"or_of_branches"})
+    fit_depends_on_protocol: ClassVar[bool] = False  # every paper quirk acts at test time
     test_time_params: ClassVar[frozenset[str]] = frozenset({"score_branch", "top_k"})
 
     def __init__(

@@ -68,8 +68,13 @@ def fit_with_cache(
         return method.fit(data.train, text, monitor)
     config = run.config.to_dict()
     training_params = {k: v for k, v in config["method_params"].items() if k not in method.test_time_params}
+    ignored = (
+        ("method_params", "evaluation")
+        if method.fit_depends_on_protocol
+        else ("method_params", "evaluation", "protocol")
+    )
     key_material = {
-        **{k: v for k, v in config.items() if k not in ("method_params", "evaluation")},
+        **{k: v for k, v in config.items() if k not in ignored},
         "method_params": training_params,
         "fold": data.fold.train.fingerprint(),
         "text": hashlib.sha256(text.embeddings.numpy().tobytes()).hexdigest(),
