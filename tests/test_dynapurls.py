@@ -200,3 +200,15 @@ def test_dynapurls_runs_end_to_end_and_chooses_refinement_on_validation(zsbench_
         ["run", "--method", "dynapurls", "--dataset", "ntu60-synth", "--split", "48/12", "--set", "encoder.name=tcn"],
     )
     assert tcn.exit_code == 2 and "token map" in tcn.output
+
+
+def test_candidate_query_loss_is_the_cross_entropy_of_the_strict_scores() -> None:
+    network = _network()
+    tokens = tokens_from_map(torch.randn(6, 16, 3, 25))
+    text = nn.functional.normalize(torch.randn(3, len(SLOTS), 12), dim=-1)
+    rows, labels = torch.arange(6), torch.tensor([0, 1, 2, 2, 1, 0])
+    candidates = PurlsScorer(network, tokens, loss_queries="candidates")
+    expected = nn.functional.cross_entropy(candidates.scores(rows, text), labels, reduction="none")
+    assert torch.allclose(candidates.losses(rows, text, labels), expected)
+    released = PurlsScorer(network, tokens).losses(rows, text, labels)  # one embedding, the pseudo-label's queries
+    assert not torch.allclose(released, expected)

@@ -68,6 +68,8 @@ class DynaPurlsParams(MethodParams):
     # released (test.py: lr 1e-2, M 16, τ 0.1, 1 step) | function_defaults (lr 1e-3, M 256, τ 0.5, 20 steps)
     refine_mode: str = "online"  # released: online stream; offline = ours, order- and batch-size-invariant
     refine_batch_size: int = 256  # released, shuffled (order from a recorded seed)
+    refine_loss_queries: str = "pseudo_label"  # released: the refinement loss pools a sample with its pseudo-label's
+    # queries and scores every class with that one embedding; "candidates" (ours): as the strict prediction does
 
 
 class DynaPurls(Method):
@@ -86,7 +88,7 @@ class DynaPurls(Method):
     reads_test_labels: ClassVar[frozenset[str]] = frozenset({"ground_truth_query"})
     fit_depends_on_protocol: ClassVar[bool] = False  # every paper quirk acts at test time
     test_time_params: ClassVar[frozenset[str]] = frozenset(
-        {"refine", "refine_preset", "refine_mode", "refine_batch_size", "score_fusion"}
+        {"refine", "refine_preset", "refine_mode", "refine_batch_size", "refine_loss_queries", "score_fusion"}
     )
 
     def __init__(
@@ -121,6 +123,8 @@ class DynaPurls(Method):
             problems.append(f"refine_preset must be validated, {', '.join(PRESETS)}; got {p.refine_preset!r}")
         if p.refine_mode not in ("online", "offline"):
             problems.append(f"refine_mode must be online or offline, got {p.refine_mode!r}")
+        if p.refine_loss_queries not in ("pseudo_label", "candidates"):
+            problems.append(f"refine_loss_queries must be pseudo_label or candidates, got {p.refine_loss_queries!r}")
         if p.score_fusion and p.slots == "g":
             problems.append("score_fusion needs the part and phase outputs: use slots=all")
         if problems:
@@ -229,7 +233,7 @@ class DynaPurls(Method):
         network.eval()
         scorer = PurlsScorer(
             network, tokens.to(device), given=given, fusion=self.p.score_fusion,
-            train_on_first_loss=paper,
+            train_on_first_loss=paper, loss_queries=self.p.refine_loss_queries,
         )  # fmt: skip
         everything = torch.arange(len(features), device=device)
         if not self.p.refine:

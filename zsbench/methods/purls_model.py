@@ -132,13 +132,14 @@ class PurlsScorer(TextScorer):
     Strict: sample n is pooled with class c's own queries to score class c. ``given`` (paper quirk
     ``ground_truth_query``): sample n is pooled once with the queries of class ``given[n]`` (the released code
     passes the ground-truth label) and that embedding scores every class. The refinement loss pools each
-    sample with its pseudo-label's queries, as released (not a leak). ``fusion`` > 0 (ours, full mode only)
+    sample with its pseudo-label's queries, as released (not a leak), or (``loss_queries="candidates"``, ours)
+    scores it like the prediction, every class with its own queries. ``fusion`` > 0 (ours, full mode only)
     adds ``fusion`` x the mean part/phase similarity to the global score.
     """
 
     def __init__(
         self, network: PurlsNetwork, tokens: Tensor, *, given: Tensor | None = None, fusion: float = 0.0,
-        train_on_first_loss: bool = False,
+        train_on_first_loss: bool = False, loss_queries: str = "pseudo_label",
     ) -> None:  # fmt: skip
         if fusion and len(network.slots) == 1:
             raise UsageError("score fusion needs the part and phase outputs: use slots=all")
@@ -148,6 +149,7 @@ class PurlsScorer(TextScorer):
         self.given = given
         self.fusion = fusion
         self.train_on_first_loss = train_on_first_loss
+        self.loss_queries = loss_queries
         # Text reaches the scores through the queries of the network's slots (none with the fixed partition)
         # and through the classifier: the global slot, or every slot with the fusion.
         queried = () if network.pooling == "partition" else network.slots
@@ -183,6 +185,8 @@ class PurlsScorer(TextScorer):
     def losses(self, rows: Tensor, text: Tensor, labels: Tensor) -> Tensor:
         if self.train_on_first_loss:  # paper quirk: the released loss pass switches the model to train() for good
             self.network.train()
+        if self.loss_queries == "candidates" and self.given is None:  # ours: the loss on the strict scores
+            return F.cross_entropy(self.scores(rows, text), labels, reduction="none")
         pooled = self.network.pool_own(self.tokens[rows], text[labels])
         logits = self._slot_scores(self.network.project(pooled, not self.fusion).unsqueeze(1), text)
         return F.cross_entropy(logits, labels, reduction="none")
