@@ -104,3 +104,19 @@ def test_neuron_runs_end_to_end_with_the_or_metric_named_in_paper_mode(zsbench_h
     assert records["strict"]["protocol"]["quirks"] == []
     assert records["paper"]["protocol"]["quirks"] == ["or_of_branches", "gzsl_calibration_on_test"]
     assert records["strict"]["config"]["method_params"]["spatial_masked"] == [4, 8, 12]
+
+
+def test_a_run_at_the_method_defaults_reports_as_the_default_variant() -> None:
+    from zsbench.config import RunConfig
+    from zsbench.pipeline.resolve import resolve_run
+    from zsbench.report.aggregate import variant_of
+
+    for method in ("neuron", "dynapurls"):
+        resolved = resolve_run(RunConfig(method=method, dataset="ntu60-synth", split="48/12")).config
+        assert resolved.encoder.name == "stgcn"
+        as_recorded = json.loads(json.dumps(resolved.to_dict()))  # tuples come back as lists
+        assert variant_of(as_recorded) == "default"
+        as_recorded["method_params"]["spatial_masked" if method == "neuron" else "slots"] = (
+            [1, 2, 3] if method == "neuron" else "g"
+        )
+        assert variant_of(as_recorded) != "default"

@@ -25,6 +25,11 @@ class ResolvedRun:
         return self.config.hash()
 
 
+def default_encoder(method_type: type[Method], spec: DatasetSpec) -> str:
+    """The encoder a run gets when none is named: stgcn for methods that read the per-joint map, else tcn."""
+    return "stgcn" if method_type.map_segments is not None and spec.kind != "features" else "tcn"
+
+
 def resolve_run(config: RunConfig) -> ResolvedRun:
     """Check every name and fill in defaults, so the config (and its hash) is canonical."""
     spec = DATASETS.get(config.dataset)
@@ -35,7 +40,7 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         raise UsageError(f"dataset {spec.name} has no partition {partition!r}; valid: {', '.join(spec.partitions)}")
     params = params_from_dict(method_type.params_type, config.method_params, "method_params")
     needs_map = method_type.map_segments is not None and spec.kind != "features"
-    encoder_name = config.encoder.name or ("stgcn" if needs_map else "tcn")
+    encoder_name = config.encoder.name or default_encoder(method_type, spec)
     SKELETON_ENCODERS.get(encoder_name)  # an unknown name fails here, listing the valid ones
     if needs_map and encoder_name not in JOINT_MAP_ENCODERS:
         raise UsageError(

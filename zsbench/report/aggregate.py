@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict
 from pathlib import Path
@@ -35,12 +36,17 @@ def variant_of(config: dict[str, Any]) -> str:
     ``"default"`` when nothing does; otherwise ``key=value`` pairs, e.g. ``method_params.rho=0.5``.
     Runs are averaged over seeds only within one variant, so ablations never mix.
     """
-    from zsbench.catalog import METHODS
+    from zsbench.catalog import DATASETS, METHODS
+    from zsbench.pipeline.resolve import default_encoder
 
     defaults = RunConfig().to_dict()
     if config.get("method") in METHODS:
-        defaults["method_params"] = asdict(METHODS.get(config["method"]).params_type())
-    default_flat, flat = _flatten(defaults), _flatten(config)
+        method_type = METHODS.get(config["method"])
+        defaults["method_params"] = asdict(method_type.params_type())
+        if config.get("dataset") in DATASETS:
+            defaults["encoder"]["name"] = default_encoder(method_type, DATASETS.get(config["dataset"]))
+    # Records hold JSON: tuples read back as lists.
+    default_flat, flat = _flatten(json.loads(json.dumps(defaults))), _flatten(config)
     if flat.get("partition") == "xsub":
         flat.pop("partition")
     changed = [
