@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
+from torch import nn
 
 from zsbench.methods.training import EpochMonitor
 from zsbench.text.bank import TextBank
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -104,3 +107,14 @@ class Method(ABC):
     @abstractmethod
     def scores(self, features: FeatureSet, text: TextBank) -> torch.Tensor:
         """Scores (N, C) of unlabelled samples against ``text``'s classes, columns in ``text.labels`` order."""
+
+
+def module_state(module: nn.Module, log: dict[str, Any]) -> dict[str, Any]:
+    """A fitted module's weights (on the CPU) and its fit log: what the runner's fit cache stores."""
+    return {"network": {name: value.cpu() for name, value in module.state_dict().items()}, "log": log}
+
+
+def restored(module: ModuleT, state: dict[str, Any]) -> ModuleT:
+    """``module``, freshly built on the run's device, with the weights of :func:`module_state` loaded, in eval mode."""
+    module.load_state_dict(state["network"])
+    return module.eval()

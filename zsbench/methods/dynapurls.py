@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from zsbench import runtime
 from zsbench.errors import UsageError
 from zsbench.kernels.refine import FUNCTION_DEFAULTS, RELEASED, RefineConfig, refine_with
-from zsbench.methods.base import FeatureSet, Method, MethodParams
+from zsbench.methods.base import FeatureSet, Method, MethodParams, module_state, restored
 from zsbench.methods.purls_model import GLOBAL, SLOTS, PurlsNetwork, PurlsScorer, tokens_from_map, tokens_from_pooled
 from zsbench.methods.training import EpochMonitor
 from zsbench.seeding import seed_everything, torch_generator
@@ -191,13 +191,11 @@ class DynaPurls(Method):
 
     def fitted_state(self) -> dict[str, Any] | None:
         assert self.network is not None
-        return {"network": {k: v.cpu() for k, v in self.network.state_dict().items()}, "log": self.fit_log}
+        return module_state(self.network, self.fit_log)
 
     def load_fitted_state(self, state: dict[str, Any], train: FeatureSet, text: TextBank) -> dict[str, Any]:
         tokens, segments = self._tokens(train)
-        self.network = self._network(tokens.shape[-1], text.dim, segments).to(runtime.device())
-        self.network.load_state_dict(state["network"])
-        self.network.eval()
+        self.network = restored(self._network(tokens.shape[-1], text.dim, segments).to(runtime.device()), state)
         self.fit_log = dict(state["log"])
         return self.fit_log
 

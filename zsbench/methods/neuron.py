@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from zsbench import runtime
 from zsbench.errors import UsageError
-from zsbench.methods.base import FeatureSet, Method, MethodParams
+from zsbench.methods.base import FeatureSet, Method, MethodParams, module_state, restored
 from zsbench.methods.training import EpochMonitor
 from zsbench.seeding import seed_everything, torch_generator
 from zsbench.text.bank import TextBank
@@ -224,12 +224,10 @@ class Neuron(Method):
 
     def fitted_state(self) -> dict[str, Any] | None:
         assert self.network is not None
-        return {"network": {k: v.cpu() for k, v in self.network.state_dict().items()}, "log": self.fit_log}
+        return module_state(self.network, self.fit_log)
 
     def load_fitted_state(self, state: dict[str, Any], train: FeatureSet, text: TextBank) -> dict[str, Any]:
-        self.network = NeuronNetwork(self._map(train).shape[1], text.dim, self.p).to(runtime.device())
-        self.network.load_state_dict(state["network"])
-        self.network.eval()
+        self.network = restored(NeuronNetwork(self._map(train).shape[1], text.dim, self.p).to(runtime.device()), state)
         self.fit_log = dict(state["log"])
         return self.fit_log
 

@@ -26,7 +26,7 @@ from zsbench import runtime
 from zsbench.config import EncoderConfig
 from zsbench.encoders.pretrain import build_encoder, load_batch
 from zsbench.kernels import fused_scores, prototypes
-from zsbench.methods.base import FeatureSet, Method, MethodParams
+from zsbench.methods.base import FeatureSet, Method, MethodParams, module_state, restored
 from zsbench.methods.training import EpochMonitor, same_label_kl_loss
 from zsbench.seeding import seed_everything, torch_generator
 from zsbench.text.bank import TextBank
@@ -154,12 +154,10 @@ class Pgfa(Method):
 
     def fitted_state(self) -> dict[str, Any] | None:
         assert self.network is not None
-        return {"network": {k: v.cpu() for k, v in self.network.state_dict().items()}, "log": self.fit_log}
+        return module_state(self.network, self.fit_log)
 
     def load_fitted_state(self, state: dict[str, Any], train: FeatureSet, text: TextBank) -> dict[str, Any]:
-        self.network = PgfaNetwork(self.p, text.dim, self.encoder_name).to(runtime.device())
-        self.network.load_state_dict(state["network"])
-        self.network.eval()
+        self.network = restored(PgfaNetwork(self.p, text.dim, self.encoder_name).to(runtime.device()), state)
         self.fit_log = {**state["log"], "rho": self.rho}
         return self.fit_log
 
