@@ -39,9 +39,9 @@ def test_synse_feature_folders_become_a_store_that_methods_run_on(empty_home: Pa
     _write_split(tmp_path / "shift_val_5_r", list(split.validation_seen), 60, rng, centres)
     result = runner.invoke(app, ["prepare", "ntu60-features", "--root", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    for method in ("devise", "dvta", "dynapurls"):
+    for method, extra in (("devise", []), ("dvta", []), ("dynapurls", ["--set", "method_params.hidden=64"])):
         run = runner.invoke(
-            app, ["run", "--method", method, "--dataset", "ntu60-features", "--split", "55/5", "--json", *FAST]
+            app, ["run", "--method", method, "--dataset", "ntu60-features", "--split", "55/5", "--json", *FAST, *extra]
         )
         assert run.exit_code == 0, run.output
         record = json.loads(run.stdout)
