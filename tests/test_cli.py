@@ -133,6 +133,24 @@ def test_report_formats(first_run: dict) -> None:
     csv = invoke("report", "--format", "csv").stdout
     assert csv.splitlines()[0].startswith("method,dataset,split,protocol,variant,n")
     assert invoke("report", "--format", "yaml").exit_code == 2
+    only = json.loads(invoke("report", "--json", "--method", "nosuchmethod").stdout)
+    assert only == []
+    devise = invoke("report", "--format", "markdown", "--method", "devise").stdout
+    assert "| devise |" in devise and "| dvta |" not in devise
+
+
+def test_settings_shared_by_every_row_are_printed_once() -> None:
+    import pandas as pd
+
+    from zsbench.report.aggregate import factor_common
+
+    summary = pd.DataFrame(
+        {"variant": ["a", "b"], "settings": [("encoder.hidden=32", "method_params.x=1"), ("encoder.hidden=32",)]}
+    )
+    shortened, common = factor_common(summary)
+    assert common == ["encoder.hidden=32"]
+    assert list(shortened["variant"]) == ["method_params.x=1", "common"]
+    assert factor_common(summary.iloc[:1])[1] == []
 
 
 def test_ls_describe_and_version(zsbench_home: Path) -> None:

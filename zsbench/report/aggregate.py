@@ -30,12 +30,9 @@ def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def variant_of(config: dict[str, Any]) -> str:
-    """What sets a run apart from the defaults, besides method, dataset, split, seed and protocol.
-
-    ``"default"`` when nothing does; otherwise ``key=value`` pairs, e.g. ``method_params.rho=0.5``.
-    Runs are averaged over seeds only within one variant, so ablations never mix.
-    """
+def variant_settings(config: dict[str, Any]) -> list[str]:
+    """What sets a run apart from the defaults, besides method, dataset, split, seed and protocol, as
+    ``key=value`` strings (e.g. ``method_params.rho=0.5``), sorted by key."""
     from zsbench.catalog import DATASETS, METHODS
     from zsbench.pipeline.resolve import default_encoder
 
@@ -49,12 +46,33 @@ def variant_of(config: dict[str, Any]) -> str:
     default_flat, flat = _flatten(json.loads(json.dumps(defaults))), _flatten(config)
     if flat.get("partition") == "xsub":
         flat.pop("partition")
-    changed = [
+    return [
         f"{key}={flat[key]}"
         for key in sorted(flat)
         if key not in IDENTITY_FIELDS and flat[key] != default_flat.get(key, object())
     ]
-    return ", ".join(changed) or "default"
+
+
+def variant_of(config: dict[str, Any]) -> str:
+    """:func:`variant_settings` joined, or ``"default"``. Runs are averaged over seeds only within one
+    variant, so ablations never mix."""
+    return ", ".join(variant_settings(config)) or "default"
+
+
+def factor_common(summary: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Move the settings every row shares out of the variant column; returns the table and those settings.
+
+    Rows left with nothing of their own read ``common``. A table of one row is returned as it is.
+    """
+    if len(summary) < 2:
+        return summary, []
+    settings = [list(row) for row in summary["settings"]]
+    common = [item for item in settings[0] if all(item in other for other in settings[1:])]
+    if not common:
+        return summary, []
+    shortened = summary.copy()
+    shortened["variant"] = [", ".join(i for i in row if i not in common) or "common" for row in settings]
+    return shortened, common
 
 
 def _number(value: Any) -> float:
@@ -74,6 +92,7 @@ def runs_table(results_dir: Path) -> pd.DataFrame:
                 "split": record.config["split"],
                 "protocol": record.protocol.get("name", record.config.get("protocol")),
                 "variant": variant_of(record.config),
+                "settings": tuple(variant_settings(record.config)),
                 "transductive": bool(record.protocol.get("transductive", False)),
                 "quirks": ",".join(record.protocol.get("quirks", [])),
                 "seed": record.config["seed"],
@@ -97,6 +116,7 @@ def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         row["seeds"] = ",".join(str(s) for s in sorted(group["seed"]))
         row["transductive"] = bool(group["transductive"].any())
         row["quirks"] = group["quirks"].iloc[0]
+        row["settings"] = group["settings"].iloc[0]
         for metric in REPORTED_METRICS:
             values = group[metric].to_numpy(dtype=float)
             values = values[np.isfinite(values)]

@@ -50,8 +50,12 @@ FOOTNOTE = (
 )
 
 
-def rich_table(summary: pd.DataFrame) -> Table:
-    table = Table(title="zsbench results", caption=FOOTNOTE)
+def _footnote(common: list[str]) -> str:
+    return FOOTNOTE + (f" Every row: {', '.join(common)}." if common else "")
+
+
+def rich_table(summary: pd.DataFrame, common: list[str] | None = None) -> Table:
+    table = Table(title="zsbench results", caption=_footnote(common or []))
     for name in _header():
         table.add_column(
             name, justify="right" if name not in ("method", "dataset", "split", "protocol", "variant") else "left"
@@ -61,11 +65,11 @@ def rich_table(summary: pd.DataFrame) -> Table:
     return table
 
 
-def markdown(summary: pd.DataFrame) -> str:
+def markdown(summary: pd.DataFrame, common: list[str] | None = None) -> str:
     header = _header()
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(summary, "±")]
-    return "\n".join(lines) + f"\n\n{FOOTNOTE}\n"
+    return "\n".join(lines) + f"\n\n{_footnote(common or [])}\n"
 
 
 def _latex_escape(text: str) -> str:
@@ -74,7 +78,7 @@ def _latex_escape(text: str) -> str:
     return text.replace(TRANSDUCTIVE_MARK, r"$^\dagger$")
 
 
-def latex(summary: pd.DataFrame) -> str:
+def latex(summary: pd.DataFrame, common: list[str] | None = None) -> str:
     header = _header()
     lines = [
         r"\begin{tabular}{lllll r" + "r" * len(COLUMNS) + "}",
@@ -84,13 +88,17 @@ def latex(summary: pd.DataFrame) -> str:
     ]
     lines += [" & ".join(_latex_escape(c) for c in row).replace("±", r"$\pm$") + r" \\" for row in _rows(summary, "±")]
     lines += [r"\bottomrule", r"\end{tabular}"]
+    if common:
+        lines.append("% every row: " + _latex_escape(", ".join(common)))
     return "\n".join(lines) + "\n"
 
 
 def csv(summary: pd.DataFrame) -> str:
-    return str(summary.to_csv(index=False))
+    return str(summary.drop(columns=["settings"], errors="ignore").to_csv(index=False))
 
 
 def json_document(summary: pd.DataFrame) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = json.loads(summary.to_json(orient="records"))
+    records: list[dict[str, Any]] = json.loads(
+        summary.drop(columns=["settings"], errors="ignore").to_json(orient="records")
+    )
     return records
