@@ -63,7 +63,7 @@ class NeuronParams(MethodParams):
     top_k: int | None = None  # released: k = all of a class's descriptions (the mean)
     score_branch: str = "fused"  # ours: fused = spatial + temporal final rounds; spatial | temporal alone
     lr: float = 0.1  # released: SGD, Nesterov
-    momentum: float = 0.9  # released
+    momentum: float = 0.9  # ours: the released optimiser is Nesterov SGD, which needs a momentum; 0.9 assumed
     weight_decay: float = 5e-4  # released
     lr_steps: tuple[int, ...] = (4, 20)  # released NTU (PKU: 8, 20), x0.1 each
     epochs: int = 30  # released

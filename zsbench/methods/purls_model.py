@@ -7,8 +7,8 @@ slot; the slot vectors are concatenated and sent through one shared MLP (BN, Dro
 SiLU, BN, Dropout .5, Linear, Tanh) into one text-space vector per slot. A class scores
 ``output[global] · text[global]`` (a dot product, no temperature).
 
-The query/key scaling by 1/sqrt(key_dim) is ours (the released attention module was not readable on
-this point).
+Ours, where the reference notes are silent: the 1/sqrt(key_dim) scaling of the query·key scores and a bias
+in the key projection (the query projection has none, as released).
 """
 
 from __future__ import annotations
