@@ -12,6 +12,7 @@ from zsbench.cli.prepare import prepare
 from zsbench.cli.pretrain import pretrain
 from zsbench.cli.report import report
 from zsbench.cli.run import run
+from zsbench.cli.sweep import sweep
 
 app = typer.Typer(
     name="zsbench",
@@ -38,8 +39,8 @@ def main(
     """Benchmarking toolkit for zero-shot skeleton-based action recognition."""
 
 
-for command in (prepare, pretrain, run, report, ls, describe, bench):
-    app.command(no_args_is_help=command in (prepare, pretrain, ls, describe))(command)
+for command in (prepare, pretrain, run, sweep, report, ls, describe, bench):
+    app.command(no_args_is_help=command in (prepare, pretrain, sweep, ls, describe))(command)
 
 
 def run_app() -> None:
