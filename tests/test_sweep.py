@@ -64,3 +64,14 @@ def test_unknown_backend_and_names_exit_2(zsbench_home: Path) -> None:
     base = ["sweep", "--method", "devise", "--split", "48/12", "--dataset", "ntu60-synth"]
     assert runner.invoke(app, [*base, "--backend", "slurm"]).exit_code == 2
     assert runner.invoke(app, ["sweep", "--method", "nosuch", "--split", "48/12"]).exit_code == 2
+
+
+def test_ray_backend_runs_each_point_as_a_task(zsbench_home: Path) -> None:
+    pytest.importorskip("ray")
+    args = ["sweep", "--backend", "ray", "--method", "devise", "--split", "55/5", "--seed", "0", "--seed", "1",
+            "--dataset", "ntu60-synth", "--json", *TINY]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert [o["status"] for o in json.loads(result.stdout)] == ["ran", "ran"]
+    again = json.loads(runner.invoke(app, args).stdout)
+    assert [o["status"] for o in again] == ["existing", "existing"]

@@ -120,7 +120,23 @@ def _run_on_ray(
         import ray
     except ImportError as error:
         raise UsageError("the ray backend needs ray: pip install 'zsbench[ray]'") from error
-    ray.init(ignore_reinit_error=True)  # RAY_ADDRESS selects a cluster; none starts a local one
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init()  # RAY_ADDRESS selects a cluster; none starts a local one
+    try:
+        return _ray_outcomes(ray, points, results_dir, device, on_outcome)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _ray_outcomes(
+    ray: Any,
+    points: Sequence[SweepPoint],
+    results_dir: Path,
+    device: str | None,
+    on_outcome: Callable[[SweepOutcome], None] | None,
+) -> list[SweepOutcome]:
     remote = ray.remote(num_cpus=1)(_run_point)
     # Points whose record exists are settled here; only the others become tasks.
     outcomes: dict[str, SweepOutcome] = {}

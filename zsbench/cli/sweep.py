@@ -59,7 +59,7 @@ def sweep(
     stderr.print(f"sweep: {len(points)} points")
     outcomes = run_sweep(
         points, folder, backend, device,
-        lambda o: stderr.print(f"[{o.status}] {o.point.label}" + (f": {o.error}" if o.error else "")),
+        lambda o: stderr.print(f"{o.status}: {o.point.label}" + (f": {o.error}" if o.error else ""), markup=False),
     )  # fmt: skip
     failed = [o for o in outcomes if o.status == "failed"]
     if as_json:
