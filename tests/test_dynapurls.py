@@ -212,3 +212,15 @@ def test_candidate_query_loss_is_the_cross_entropy_of_the_strict_scores() -> Non
     assert torch.allclose(candidates.losses(rows, text, labels), expected)
     released = PurlsScorer(network, tokens).losses(rows, text, labels)  # one embedding, the pseudo-label's queries
     assert not torch.allclose(released, expected)
+
+
+def test_offline_refinement_through_the_model_is_invariant_to_sample_order() -> None:
+    network = _network()
+    tokens = tokens_from_map(torch.randn(40, 16, 3, 25, dtype=torch.float64)).float()
+    text = nn.functional.normalize(torch.randn(3, len(SLOTS), 12), dim=-1)
+    config = RefineConfig(threshold=0.0, memory=8, steps=3)
+    base = refine_with(PurlsScorer(network, tokens), text, config, "offline", "recompute")
+    order = torch.randperm(40, generator=torch.Generator().manual_seed(3))
+    shuffled = refine_with(PurlsScorer(network, tokens[order]), text, config, "offline", "recompute", sample_ids=order)
+    assert base.log.learning_rates and torch.allclose(shuffled.scores, base.scores[order], atol=1e-5)
+    assert torch.allclose(shuffled.text, base.text, atol=1e-5)
