@@ -224,3 +224,11 @@ def test_offline_refinement_through_the_model_is_invariant_to_sample_order() -> 
     shuffled = refine_with(PurlsScorer(network, tokens[order]), text, config, "offline", "recompute", sample_ids=order)
     assert base.log.learning_rates and torch.allclose(shuffled.scores, base.scores[order], atol=1e-5)
     assert torch.allclose(shuffled.text, base.text, atol=1e-5)
+
+
+@pytest.mark.parametrize("params", [{"slots": "g"}, {"pooling": "partition"}, {"slots": "g", "pooling": "partition"}])
+def test_every_slot_mode_and_pooling_fits_and_scores(params: dict[str, str]) -> None:
+    method, evaluation, text = _fitted(refine=False, **params)
+    assert method.network is not None and len(method.network.multiplier) == (1 if params.get("slots") == "g" else 8)
+    scores = method.scores(evaluation, text)
+    assert scores.shape == (len(evaluation), 3) and torch.isfinite(scores).all()

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from zsbench.cli.main import app
-from zsbench.errors import RunFailed, UsageError
+from zsbench.errors import UsageError
 from zsbench.sweep import parse_variant, plan
 
 runner = CliRunner()
@@ -49,7 +49,7 @@ def test_sweep_resumes_and_reports_failures_with_exit_4(zsbench_home: Path, monk
 
     def failing_for_seed_2(config, *rest):  # type: ignore[no-untyped-def]
         if config.seed == 2:
-            raise RunFailed("devise produced non-finite scores (injected)")
+            raise IndexError("index 7 is out of bounds (injected)")  # a bug, not a ZsbenchError
         return real_execute(config, *rest)
 
     monkeypatch.setattr(run_module, "execute", failing_for_seed_2)

@@ -103,8 +103,8 @@ def _run_point(point: SweepPoint, results_dir: Path, device: str | None) -> Swee
 
     try:
         record, path, existed = execute(point.config, results_dir, ExistingRecord.SKIP, None, device)
-    except (ZsbenchError, RuntimeError, ValueError) as error:  # torch reports its failures as RuntimeError
-        detail = str(error) if isinstance(error, ZsbenchError) else traceback.format_exc(limit=3)
+    except Exception as error:  # one failed point must not stop the sweep; its error is reported
+        detail = str(error) if isinstance(error, ZsbenchError) else traceback.format_exc(limit=-3)
         return SweepOutcome(point, "failed", None, {}, f"{type(error).__name__}: {detail}")
     metrics = {key: record.metrics.get(key) for key in ("zsl_top1", "gzsl_h")}
     return SweepOutcome(point, "existing" if existed else "ran", str(path), metrics)

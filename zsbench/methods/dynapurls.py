@@ -171,7 +171,9 @@ class DynaPurls(Method):
                     continue
                 batch_text = class_text[targets[rows]]  # (B, 8, D): each sample's own class text
                 outputs = network.project(network.pool_own(tokens[rows], batch_text))  # (B, S', D)
-                loss = clip_loss(outputs, batch_text[:, slot_index], network.multiplier[slot_index])
+                loss = clip_loss(
+                    outputs, batch_text[:, slot_index], network.multiplier
+                )  # one multiplier per network slot
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
