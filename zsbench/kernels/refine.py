@@ -252,6 +252,7 @@ class _Refiner:
         self.shift = torch.zeros_like(text, requires_grad=True)
         self.optimiser = torch.optim.Adam([self.scale, self.shift], lr=config.lr, weight_decay=config.weight_decay)
         self.schedule = self._new_schedule()
+        self._current: Tensor | None = None
         self.confident: list[int] = []
         self.learning_rates: list[float] = []
         self.bank_sizes: list[int] = []
@@ -268,6 +269,23 @@ class _Refiner:
         return self.scale * self.text + self.shift
 
     def current(self) -> Tensor:
+        """The refined text the scorer reads, unit norm per slot; cached until the next Adam step.
+
+        Only the scorer's slots are refined here (the others keep the input text, which the scorer does not
+        read); :meth:`refined` gives every slot.
+        """
+        if self._current is None:
+            with torch.no_grad():
+                if len(self.slots) == self.text.shape[1]:
+                    self._current = F.normalize(self.raw_text(), dim=-1)
+                else:
+                    self._current = self.text.clone()
+                    slots = self.slots
+                    raw = self.scale[:, slots] * self.text[:, slots] + self.shift[:, slots]
+                    self._current[:, slots] = F.normalize(raw, dim=-1)
+        return self._current
+
+    def refined(self) -> Tensor:
         with torch.no_grad():
             return F.normalize(self.raw_text(), dim=-1)
 
@@ -288,6 +306,7 @@ class _Refiner:
         else:
             self.scorer.losses(positions, F.normalize(self.raw_text(), dim=-1), bank.labels).mean().backward()
         self.optimiser.step()
+        self._current = None
         self.schedule.step()
 
     def _gradient_source(self, rows: Tensor, labels: Tensor) -> GradientSource:
@@ -301,7 +320,7 @@ class _Refiner:
 
     def result(self, scores: Tensor, permutation: Tensor | None) -> RefineResult:
         log = RefineLog(permutation, tuple(self.confident), tuple(self.learning_rates), tuple(self.bank_sizes))
-        return RefineResult(self.current(), scores, log)
+        return RefineResult(self.refined(), scores, log)
 
     def online(self, *, stale: bool, seed: int) -> RefineResult:
         config = self.config
