@@ -75,3 +75,11 @@ def test_ray_backend_runs_each_point_as_a_task(zsbench_home: Path) -> None:
     assert [o["status"] for o in json.loads(result.stdout)] == ["ran", "ran"]
     again = json.loads(runner.invoke(app, args).stdout)
     assert [o["status"] for o in again] == ["existing", "existing"]
+
+
+def test_dry_run_lists_each_point_with_its_variant(zsbench_home: Path) -> None:
+    result = runner.invoke(app, ["sweep", "--method", "devise", "--split", "48/12", "--dataset", "ntu60-synth",
+                                 "--variant", "", "--variant", "method_params.epochs=3", "--dry-run"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[1].endswith("[method_params.epochs=3]") and "pending" in lines[1]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from zsbench.cli.common import handle_errors, print_json, stderr, stdout
@@ -54,7 +55,9 @@ def sweep(
             print_json(rows)
         else:
             for row in rows:
-                stdout.print(f"{row['run_id']}  {'done   ' if row['has_record'] else 'pending'}  {row['run']}")
+                stdout.print(
+                    f"{row['run_id']}  {'done   ' if row['has_record'] else 'pending'}  {row['run']}", markup=False
+                )
         return
     stderr.print(f"sweep: {len(points)} points")
     outcomes = run_sweep(
@@ -70,7 +73,9 @@ def sweep(
         for name in ("run", "status", "ZSL top-1", "GZSL H"):
             table.add_column(name)
         for o in outcomes:
-            table.add_row(o.point.label, o.status, *(_percent(o.metrics.get(k)) for k in ("zsl_top1", "gzsl_h")))
+            table.add_row(
+                escape(o.point.label), o.status, *(_percent(o.metrics.get(k)) for k in ("zsl_top1", "gzsl_h"))
+            )
         stdout.print(table)
     if failed:
         raise typer.Exit(4)
