@@ -169,5 +169,5 @@ def test_committed_reference_records_still_load_and_aggregate() -> None:
     result = invoke("report", "--results-dir", str(folder), "--json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert {r["method"] for r in rows} == {"devise", "dvta", "pgfa"}
+    assert {r["method"] for r in rows} == {"devise", "dvta", "pgfa", "dynapurls", "neuron"}
     assert all(r["n"] == 3 for r in rows)
