@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from zsbench.cli.main import app
 from zsbench.errors import UsageError
-from zsbench.kernels.refine import LinearScorer, RefineConfig, refine_with
+from zsbench.kernels.refine import LinearScorer, RefineConfig, TextScorer, refine_with
 from zsbench.methods.base import FeatureSet
 from zsbench.methods.dynapurls import DynaPurls, DynaPurlsParams, clip_loss
 from zsbench.methods.purls_model import GLOBAL, SLOTS, PurlsNetwork, PurlsScorer, partition_pool, tokens_from_map
@@ -119,7 +119,7 @@ def test_generic_entry_gradients_match_the_linear_fast_path() -> None:
     fast = LinearScorer(features, 1)
 
     class Generic(LinearScorer):
-        entry_gradients = LinearScorer.__mro__[1].entry_gradients  # the autograd loop of TextScorer
+        entry_gradients = TextScorer.entry_gradients  # the generic autograd loop instead of the vmap fast path
 
     rows, entering = torch.arange(9), torch.tensor([0, 3, 8])
     expected = fast.entry_gradients(rows, raw, labels, entering)
@@ -232,3 +232,10 @@ def test_every_slot_mode_and_pooling_fits_and_scores(params: dict[str, str]) -> 
     assert method.network is not None and len(method.network.multiplier) == (1 if params.get("slots") == "g" else 8)
     scores = method.scores(evaluation, text)
     assert scores.shape == (len(evaluation), 3) and torch.isfinite(scores).all()
+
+
+def test_paper_protocol_with_offline_refinement_recomputes_its_bank() -> None:
+    method, evaluation, text = _fitted("paper", refine_mode="offline")
+    labels = torch.arange(len(evaluation)) % 3 + 4
+    scores = method.scores(FeatureSet(evaluation.pooled, labels, map=evaluation.map), text)
+    assert torch.isfinite(scores).all() and method.scoring_log()["refinement"][0]["semantics"] == "recompute"

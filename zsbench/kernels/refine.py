@@ -132,14 +132,11 @@ class TextScorer(ABC):
         """
         raw = raw_text.detach().requires_grad_(True)
         losses = self.losses(rows, F.normalize(raw, dim=-1), labels)
-        picked = self._slot_view(raw)
         gradients = [
             self._slot_view(torch.autograd.grad(losses[i], raw, retain_graph=True)[0]).reshape(-1)
             for i in entering.tolist()
         ]
-        if not gradients:
-            return picked.new_zeros(0, picked.numel())
-        return torch.stack(gradients)
+        return torch.stack(gradients) if gradients else raw.new_zeros(0, self._slot_view(raw).numel())
 
     def _slot_view(self, tensor: Tensor) -> Tensor:
         return tensor if self.slots is None else tensor[:, list(self.slots)]
@@ -179,7 +176,7 @@ def refine_text(
 
     Fixed features scored against the global slot (:class:`LinearScorer`); see :func:`refine_with`.
     """
-    _check(features, text, config, mode, semantics, sample_ids)
+    _check(features, text, config, mode, semantics)
     scorer = LinearScorer(features.to(text.dtype), config.global_slot % text.shape[1])
     return refine_with(scorer, text, config, mode, semantics, seed, sample_ids=sample_ids)
 
@@ -226,18 +223,12 @@ def _check_options(text: Tensor, config: RefineConfig, mode: str, semantics: str
         raise UsageError(f"global_slot {config.global_slot} is out of range for {text.shape[1]} slots")
 
 
-def _check(
-    features: Tensor, text: Tensor, config: RefineConfig, mode: str, semantics: str, sample_ids: Tensor | None
-) -> None:
+def _check(features: Tensor, text: Tensor, config: RefineConfig, mode: str, semantics: str) -> None:
     _check_options(text, config, mode, semantics)
     if features.ndim != 2 or features.shape[1] != text.shape[2]:
         raise DataError(
             f"text must be (C, S, D) and features (N, D) with one D, got {tuple(text.shape)}, {tuple(features.shape)}"
         )
-    if sample_ids is not None and (
-        sample_ids.shape != (features.shape[0],) or torch.unique(sample_ids).numel() != sample_ids.numel()
-    ):
-        raise DataError("sample_ids must be (N,) and distinct")
 
 
 class _Refiner:

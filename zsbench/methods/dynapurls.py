@@ -171,9 +171,7 @@ class DynaPurls(Method):
                     continue
                 batch_text = class_text[targets[rows]]  # (B, 8, D): each sample's own class text
                 outputs = network.project(network.pool_own(tokens[rows], batch_text))  # (B, S', D)
-                loss = clip_loss(
-                    outputs, batch_text[:, slot_index], network.multiplier
-                )  # one multiplier per network slot
+                loss = clip_loss(outputs, batch_text[:, slot_index], network.multiplier)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -241,7 +239,8 @@ class DynaPurls(Method):
                 return scorer.scores(everything, class_text).cpu()
         seed_everything(self.seed)  # Dropout draws in the paper protocol's train-mode refinement
         config = self.refine_config()
-        semantics = "stale" if paper else "recompute"
+        # Stale gradients are the released online behaviour; offline mode always re-evaluates its bank.
+        semantics = "stale" if paper and self.p.refine_mode == "online" else "recompute"
         result = refine_with(scorer, class_text, config, self.p.refine_mode, semantics, self.seed)  # type: ignore[arg-type]
         self.refine_logs.append(
             {

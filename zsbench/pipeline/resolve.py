@@ -25,9 +25,14 @@ class ResolvedRun:
         return self.config.hash()
 
 
+def needs_token_map(method_type: type[Method], spec: DatasetSpec) -> bool:
+    """Whether the run's encoder must give a per-joint map (feature stores have none to give)."""
+    return method_type.map_segments is not None and spec.kind != "features"
+
+
 def default_encoder(method_type: type[Method], spec: DatasetSpec) -> str:
     """The encoder a run gets when none is named: stgcn for methods that read the per-joint map, else tcn."""
-    return "stgcn" if method_type.map_segments is not None and spec.kind != "features" else "tcn"
+    return "stgcn" if needs_token_map(method_type, spec) else "tcn"
 
 
 def resolve_run(config: RunConfig) -> ResolvedRun:
@@ -39,10 +44,9 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
     if partition not in spec.partitions:
         raise UsageError(f"dataset {spec.name} has no partition {partition!r}; valid: {', '.join(spec.partitions)}")
     params = params_from_dict(method_type.params_type, config.method_params, "method_params")
-    needs_map = method_type.map_segments is not None and spec.kind != "features"
     encoder_name = config.encoder.name or default_encoder(method_type, spec)
     SKELETON_ENCODERS.get(encoder_name)  # an unknown name fails here, listing the valid ones
-    if needs_map and encoder_name not in JOINT_MAP_ENCODERS:
+    if needs_token_map(method_type, spec) and encoder_name not in JOINT_MAP_ENCODERS:
         raise UsageError(
             f"method {config.method} reads the encoder's per-joint token map; encoder {encoder_name!r} has none. "
             f"Use --set encoder.name=<{'|'.join(JOINT_MAP_ENCODERS)}>"
