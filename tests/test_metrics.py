@@ -94,3 +94,48 @@ def test_accuracy_is_invariant_to_sample_order_and_batching(problem: tuple[int, 
         for i in range(0, len(labels), batch)
     )
     assert np.isclose(batched / len(labels), metrics.topk_accuracy(scores, labels, classes))
+
+
+def _brute_force_ausuc(scores: np.ndarray, labels: np.ndarray, classes: np.ndarray, seen: np.ndarray) -> float:
+    """Sweep the stacking constant over every breakpoint (and past both ends), then integrate the points."""
+    seen_columns = np.isin(classes, seen)
+    margins = np.unique(scores[:, seen_columns].max(axis=1) - scores[:, ~seen_columns].max(axis=1))
+    # One constant strictly inside each interval between breakpoints, so no sample sits on a tie.
+    gammas = np.concatenate([[margins[0] - 1.0], (margins[:-1] + margins[1:]) / 2, [margins[-1] + 1.0]])
+    points = [metrics.gzsl_accuracies(scores, labels, classes, seen, g)[:2] for g in gammas]
+    seen_acc = np.array([p[0] for p in points])[::-1]  # ascending constant -> descending seen accuracy
+    unseen_acc = np.array([p[1] for p in points])[::-1]
+    return float(np.sum((seen_acc[1:] - seen_acc[:-1]) * (unseen_acc[1:] + unseen_acc[:-1]) / 2))
+
+
+def test_ausuc_with_vertical_steps_is_the_staircase_area() -> None:
+    # Two seen and two unseen samples, each class right within its own group: a staircase curve.
+    classes = np.array([0, 1, 2])
+    seen = np.array([0, 1])
+    scores = np.array(
+        [
+            [3.0, 0.0, 0.0],  # seen 0, margin 3
+            [0.0, 1.0, 0.0],  # seen 1, margin 1
+            [0.0, 0.0, 0.5],  # unseen 2, margin -0.5
+            [2.0, 0.0, 0.0],  # unseen 2 predicted seen, margin 2 (unseen hit only once gamma >= 2)
+        ]
+    )
+    labels = np.array([0, 1, 2, 2])
+    curve = metrics.seen_unseen_curve(scores, labels, classes, seen)
+    # gamma < -0.5: S 1, U 0; [-0.5, 1): S 1, U .5; [1, 2): S .5, U .5; [2, 3): S .5, U 1; >= 3: S 0, U 1.
+    # Area under U(S): S from 0 to .5 at U 1 -> .5; S from .5 to 1 at U .5 -> .25; total .75.
+    assert curve.ausuc() == 0.75
+    assert _brute_force_ausuc(scores, labels, classes, seen) == 0.75
+
+
+@settings(max_examples=60, deadline=None)
+@given(score_arrays, st.sampled_from([None, 1, 2]))
+def test_ausuc_equals_brute_force_sweep_with_ties_and_few_seen_samples(
+    problem: tuple[int, int, int], rounding: int | None
+) -> None:
+    scores, labels, classes, seen = _random_problem(*problem)
+    if rounding is not None:
+        # Whole numbers keep every margin exact, so many margins and scores are equal (ties).
+        scores = np.round(scores * 10**rounding)
+    curve = metrics.seen_unseen_curve(scores, labels, classes, seen)
+    assert np.isclose(curve.ausuc(), _brute_force_ausuc(scores, labels, classes, seen), atol=1e-12)

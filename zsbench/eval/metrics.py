@@ -94,9 +94,14 @@ class SeenUnseenCurve:
         return np.where(total > 0, 2 * self.seen * self.unseen / np.where(total > 0, total, 1), 0.0)
 
     def ausuc(self) -> float:
-        """Area under the unseen-vs-seen accuracy curve (Chao et al., 2016), in [0, 1]."""
-        order = np.argsort(self.seen, kind="stable")
-        return float(np.trapezoid(self.unseen[order], self.seen[order]))
+        """Area under the unseen-vs-seen accuracy curve (Chao et al., 2016), in [0, 1].
+
+        Integrated along the curve in the order of the calibration constant: seen accuracy never rises and
+        unseen accuracy never falls as the constant grows, so reversing that order walks the curve with seen
+        accuracy ascending. Sorting by seen accuracy instead would put points of equal seen accuracy in an
+        arbitrary order and cut the corner of every vertical step.
+        """
+        return float(np.trapezoid(self.unseen[::-1], self.seen[::-1]))
 
     def best_gamma(self) -> float:
         """A calibration constant inside the interval with the highest harmonic mean."""
