@@ -363,6 +363,21 @@ def test_online_refine_logs_its_stream_and_the_released_lr_alternation() -> None
     torch.testing.assert_close(result.text.norm(dim=-1), torch.ones(5, 3, dtype=torch.float64))
 
 
+def test_online_pass_with_fewer_than_two_confident_samples_takes_no_step() -> None:
+    # Released loop: `if n_confident < 2: continue` before the bank push *and* the optimiser step.
+    features, text = tiny_problem(samples=5)
+    config = RefineConfig(memory=8, threshold=0.0, batch_size=2, lr=0.05)  # τ 0: every sample is confident
+    result = refine_text(features, text, config, "online", "stale")
+    assert result.log.confident == (2, 2, 1)
+    # Batches of 2, 2 and a last one of 1: two steps, not three; the bank is not stepped on again.
+    assert result.log.bank_sizes == (2, 4)
+    assert [round(lr, 6) for lr in result.log.learning_rates] == [0.05, 0.005]
+    # A threshold nobody passes: no step at all, the text is only renormalised.
+    frozen = refine_text(features, text, RefineConfig(threshold=0.999, batch_size=2), "online", "recompute")
+    assert frozen.log.learning_rates == ()
+    torch.testing.assert_close(frozen.text, torch.nn.functional.normalize(text, dim=-1))
+
+
 def test_refine_rejects_bad_options() -> None:
     features, text = tiny_problem()
     with pytest.raises(UsageError):

@@ -6,8 +6,9 @@ Layout::
     NAME/index.csv       one row per sample: sample, label, subject, camera, setup, replication, frames, ...
     NAME/manifest.json   source, options, counts, content hash; written last
 
-A store is built in a hidden sibling folder and renamed into place when complete, so an interrupted
-``prepare`` never leaves a folder that looks finished.
+A store is built in a hidden sibling folder and swapped into place when complete (see
+:mod:`zsbench.data.staging`), so an interrupted ``prepare`` never leaves a folder that looks finished, and a
+``prepare`` that replaces a store never leaves a moment without a valid one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from zsbench import __version__
+from zsbench.data import staging
 from zsbench.data.skeleton import MAX_BODIES, NUM_JOINTS
 from zsbench.errors import DataError
 
@@ -61,34 +62,52 @@ def is_complete(path: Path) -> bool:
 
 
 class StoreWriter:
-    """Build a store in a hidden staging folder; :meth:`finish` makes it visible in one rename.
+    """Build a store in a hidden staging folder; :meth:`finish` swaps it into place.
 
     Leaving the ``with`` block without ``finish`` (an error, Ctrl-C) removes the staging folder, so
-    nothing that looks like a store is left behind.
+    nothing that looks like a store is left behind; an OSError met while writing (a full disk) becomes a
+    DataError.
     """
 
     def __init__(self, root: Path, name: str) -> None:
         self.root, self.name = root, name
-        root.mkdir(parents=True, exist_ok=True)
-        self.staging = root / f".{name}.partial-{uuid.uuid4().hex[:8]}"
-        self.staging.mkdir()
+        self.staging = staging.new_staging(root, name)
         self.finished = False
 
     def __enter__(self) -> StoreWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
         if not self.finished:
-            shutil.rmtree(self.staging, ignore_errors=True)
+            staging.discard(self.staging)
+        if isinstance(error, OSError) and not isinstance(error, FileNotFoundError):
+            raise staging.disk_error(error, self.root / self.name) from error
 
-    def open_array(self, count: int, frames: int, dtype: str) -> np.ndarray:
-        """A writable memory map (count, 3, frames, 25, 2) inside the staging folder."""
+    def open_array(self, count: int, frames: int, dtype: str, file_name: str = "skeletons.npy") -> np.ndarray:
+        """A writable memory map (count, 3, frames, 25, 2) inside the staging folder, its disk space reserved.
+
+        The space is allocated up front, so a full disk is an error here, not a SIGBUS while writing.
+        """
         shape = (count, 3, frames, NUM_JOINTS, MAX_BODIES)
-        return np.lib.format.open_memmap(self.staging / "skeletons.npy", mode="w+", dtype=dtype, shape=shape)
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        staging.require_space(self.root, size, f"store {self.name}")
+        path = self.staging / file_name
+        array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+        if hasattr(os, "posix_fallocate") and size:
+            with open(path, "r+b") as handle:
+                os.posix_fallocate(handle.fileno(), 0, os.path.getsize(path))
+        return array
+
+    def replace_array(self, array: np.ndarray, file_name: str) -> None:
+        """Make the staging file ``file_name`` (written through :meth:`open_array`) the store's array."""
+        if isinstance(array, np.memmap):
+            array.flush()
+        os.replace(self.staging / file_name, self.staging / "skeletons.npy")
 
     def finish(self, skeletons: np.ndarray, index: pd.DataFrame, manifest: dict[str, Any]) -> Path:
         _check_arrays(skeletons, index, source=f"store {self.name}")
         if not isinstance(skeletons, np.memmap):
+            staging.require_space(self.root, skeletons.nbytes, f"store {self.name}")
             np.save(self.staging / "skeletons.npy", skeletons)
         else:
             skeletons.flush()
@@ -106,11 +125,7 @@ class StoreWriter:
         }
         write_json_atomic(self.staging / "manifest.json", full_manifest)
         final = store_path(self.root, self.name)
-        if final.exists():
-            trash = self.root / f".{self.name}.old-{uuid.uuid4().hex[:8]}"
-            final.rename(trash)
-            shutil.rmtree(trash)
-        self.staging.rename(final)
+        staging.swap_in(self.staging, final)
         self.finished = True
         return final
 
@@ -124,6 +139,7 @@ def write_store(root: Path, name: str, skeletons: np.ndarray, index: pd.DataFram
 
 def load_store(root: Path, name: str, prepare_hint: str) -> SkeletonStore:
     """Open a prepared store; a missing or incomplete one is a DataError naming the prepare command."""
+    staging.recover(root, name)
     path = store_path(root, name)
     if not is_complete(path):
         raise DataError(f"dataset {name!r} is not prepared (no {path / 'manifest.json'}). Run: {prepare_hint}")
@@ -167,5 +183,10 @@ def _content_hash(folder: Path) -> str:
 
 def write_json_atomic(path: Path, content: dict[str, Any]) -> None:
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    temporary.write_text(json.dumps(content, indent=2, sort_keys=True))
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(json.dumps(content, indent=2, sort_keys=True))
+        os.replace(temporary, path)
+    except OSError as error:
+        raise staging.disk_error(error, path) from error
+    finally:
+        temporary.unlink(missing_ok=True)

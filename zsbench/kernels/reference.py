@@ -263,13 +263,14 @@ def reference_refine_text(
             with torch.no_grad():
                 pass_a = reference_fused_scores(features[rows], classifier())
             confident = [j for j in range(len(rows)) if float(pass_a["confidence"][j]) > config.threshold]
-            if len(confident) >= config.min_confident:
-                labels = [int(pass_a["prediction"][j]) for j in confident]
-                # Pass B: one forward with grad over the confident samples, per-sample losses kept with the graph.
-                logits = features[[rows[j] for j in confident]] @ classifier().T
-                losses = F.cross_entropy(logits, torch.tensor(labels), reduction="none")
-                for k, j in enumerate(confident):
-                    bank.insert_one(labels[k], float(pass_a["confidence"][j]), rows[j], loss=losses[k])
+            if len(confident) < config.min_confident:
+                continue  # the released loop skips the push and the optimiser step together
+            labels = [int(pass_a["prediction"][j]) for j in confident]
+            # Pass B: one forward with grad over the confident samples, per-sample losses kept with the graph.
+            logits = features[[rows[j] for j in confident]] @ classifier().T
+            losses = F.cross_entropy(logits, torch.tensor(labels), reduction="none")
+            for k, j in enumerate(confident):
+                bank.insert_one(labels[k], float(pass_a["confidence"][j]), rows[j], loss=losses[k])
             if len(bank) >= 2:
                 update(bank)
         with torch.no_grad():

@@ -58,7 +58,7 @@ class RefineConfig:
     global_slot: int = -1  # slot that scores; released slot order: head, hands, torso, legs, start, middle, end, global
     reset_schedule_per_batch: bool = False  # released: never reset, so with steps=1 the LR alternates lr, 0.1·lr, ...
     allow_duplicates: bool = True  # released: True, a sample is re-offered to the bank at every step when steps > 1
-    min_confident: int = 2  # released: the loss pass (and so the bank push) runs only with >= 2 confident in the batch
+    min_confident: int = 2  # released: a pass with fewer confident samples pushes nothing and takes no step
 
     def __post_init__(self) -> None:
         problems = [
@@ -194,8 +194,9 @@ def refine_with(
     """Refine the (C, S, D) class text on the scorer's N unlabelled samples; returns the text and final scores.
 
     online: batches in the order :func:`stream_order` gives; per batch, ``steps`` times: score with the current
-    text, offer the confident samples (max prob > τ) to the bank with their pseudo-labels, and take one Adam
-    step on the bank when it holds >= 2 entries; then score the batch with the updated text.
+    text; when at least ``min_confident`` samples are confident (max prob > τ), offer them to the bank with their
+    pseudo-labels and take one Adam step on the bank when it holds >= 2 entries (otherwise the pass does
+    nothing, as the released loop ``continue``s); then score the batch with the updated text.
     offline (needs ``semantics="recompute"``): pseudo-labels and confidences from the initial text for all
     samples, the bank built by :meth:`MemoryBank.from_all` (ties to the lower sample id), ``steps`` Adam steps
     on the whole bank, every sample scored with the final text. ``sample_ids`` (default 0..N-1, distinct)
@@ -338,10 +339,11 @@ class _Refiner:
                     stats = self.scorer.stats(rows, self.current())
                 confident = (stats.confidence > config.threshold).nonzero().squeeze(1)
                 self.confident.append(int(confident.numel()))
-                if confident.numel() >= config.min_confident:
-                    labels = stats.prediction[confident]
-                    gradients = self._gradient_source(rows[confident], labels) if stale else None
-                    bank.insert(labels, stats.confidence[confident], rows[confident], gradients)
+                if confident.numel() < config.min_confident:
+                    continue  # released: no push, no Adam step, no schedule step for this pass
+                labels = stats.prediction[confident]
+                gradients = self._gradient_source(rows[confident], labels) if stale else None
+                bank.insert(labels, stats.confidence[confident], rows[confident], gradients)
                 if len(bank) >= 2:
                     self.step(bank, None if stale else bank.sample_ids)
             with torch.no_grad():
