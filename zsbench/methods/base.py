@@ -104,6 +104,15 @@ class Method(ABC):
         """Restore what fitted_state() returned, instead of fitting again; returns the fit's log."""
         raise NotImplementedError
 
+    def paper_gzsl(self, features: FeatureSet, text: TextBank, seen: tuple[int, ...]) -> dict[str, Any] | None:
+        """GZSL as the released code computes it, for a method whose `paper` quirks replace the common path.
+
+        Called on the test fold under `paper` only, with the evaluation labels in ``features`` when the
+        method declares a label-reading quirk. Returns ``gzsl_seen``, ``gzsl_unseen``, ``gzsl_h`` and a
+        ``calibration`` dict; None (the default) keeps calibrated stacking on :meth:`scores`.
+        """
+        return None
+
     @abstractmethod
     def scores(self, features: FeatureSet, text: TextBank) -> torch.Tensor:
         """Scores (N, C) of unlabelled samples against ``text``'s classes, columns in ``text.labels`` order."""

@@ -43,6 +43,7 @@ class FoldOutput:
     seen_logits: np.ndarray | None  # the backbone's seen-class classifier, (N, len(seen)); None if unknown
     encoder: dict[str, Any]
     method_log: dict[str, Any]
+    paper_gzsl: dict[str, Any] | None = None  # a method's own released GZSL computation (paper quirk), if any
 
 
 def score_fold(method: Method, features: FeatureSet, bank: TextBank, fold: Fold) -> FoldScores:
@@ -129,6 +130,7 @@ def run_fold(
         scores = score_fold(method, evaluation, scoring_bank, fold)
     if overrides:
         method_log = {**method_log, "test_time_overrides": overrides}
+    paper_gzsl = method.paper_gzsl(evaluation, scoring_bank, fold.seen) if quirks else None
     return FoldOutput(
         labels=fold.eval_labels,
         class_ids=np.array(scoring_bank.labels),
@@ -137,6 +139,7 @@ def run_fold(
         seen_logits=data.seen_logits,
         encoder=data.encoder,
         method_log={**method_log, **method.scoring_log()},
+        paper_gzsl=paper_gzsl,
     )
 
 
