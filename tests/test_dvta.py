@@ -88,4 +88,33 @@ def test_fit_learns_and_paper_mode_uses_column_attention() -> None:
     method.fit(FeatureSet(features, labels), text)
     accuracy = (method.scores(FeatureSet(features), text).argmax(1) == labels).float().mean()
     assert accuracy > 0.9
-    assert not method.column_attention and Dvta(DvtaParams(), "paper", 0).column_attention
+
+
+def _naive_column_scores(network: DvtaNetwork, projected: torch.Tensor, variants: torch.Tensor) -> torch.Tensor:
+    """The released training form, pair by pair: column j's two texts are weighted by skeleton j, not row i."""
+    rows = []
+    for z in projected:
+        row = []
+        for j, class_variants in enumerate(variants):
+            weights = torch.softmax(class_variants @ projected[j], dim=0)
+            enhanced = network.text_projector((weights[:, None] * class_variants).sum(0))
+            score = nn.functional.cosine_similarity(z, enhanced, dim=0) / network.tau_da
+            hidden = network.metric_in(torch.cat([z, enhanced]))
+            row.append(score + leaky_sigmoid(network.metric_out(hidden)).squeeze() / network.tau_aa)
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
+
+
+def test_training_logits_attend_with_the_row_in_strict_and_the_column_in_paper() -> None:
+    network = _network().eval()
+    features, variants = torch.randn(5, 16), nn.functional.normalize(torch.randn(5, 2, 12), dim=-1)
+    projected = network.visual(nn.functional.normalize(features, dim=-1))
+    with torch.no_grad():
+        strict = Dvta(DvtaParams(), "strict", 0)._batch_logits(network, features, variants)
+        paper = Dvta(DvtaParams(), "paper", 0)._batch_logits(network, features, variants)
+        assert torch.allclose(strict, _naive_scores(network, projected, variants), atol=1e-5)
+        assert torch.allclose(paper, _naive_column_scores(network, projected, variants), atol=1e-5)
+        # Off the diagonal the two differ (on it row and column are the same skeleton).
+        off_diagonal = ~torch.eye(5, dtype=torch.bool)
+        assert (strict - paper)[off_diagonal].abs().max() > 1e-3
+        assert torch.allclose(torch.diagonal(strict), torch.diagonal(paper), atol=1e-5)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zsbench import runtime
+from zsbench.config import bounded
 from zsbench.errors import UsageError
 from zsbench.eval.metrics import harmonic_mean
 from zsbench.methods.base import FeatureSet, Method, MethodParams, module_state, restored
@@ -61,19 +62,21 @@ RELEASED_GZSL_GRID = tuple(i / 100000 for i in range(20, 31))
 
 @dataclass
 class NeuronParams(MethodParams):
-    spatial_prototypes: int = 80  # released
-    temporal_prototypes: int = 80  # released
-    spatial_masked: tuple[int, ...] = (20, 40, 60)  # released: least related prototypes masked per joint, per round
-    temporal_windows: tuple[int, ...] = (5, 10, 16)  # released: steps seen by each round (of 16)
-    score_scale: float = 0.1  # released (multiplied; "ntu60-0.1")
-    top_k: int | None = None  # released: k = all of a class's descriptions (the mean)
+    spatial_prototypes: int = bounded(80, ge=1)  # released
+    temporal_prototypes: int = bounded(80, ge=1)  # released
+    # released: least related prototypes masked per joint, per round
+    spatial_masked: tuple[int, ...] = bounded((20, 40, 60), ge=0)
+    temporal_windows: tuple[int, ...] = bounded((5, 10, 16), ge=1)  # released: steps seen by each round (of 16)
+    score_scale: float = bounded(0.1, gt=0)  # released (multiplied; "ntu60-0.1")
+    top_k: int | None = bounded(None, ge=1)  # released: k = all of a class's descriptions (the mean)
     score_branch: str = "fused"  # ours: fused = spatial + temporal final rounds; spatial | temporal alone
-    lr: float = 0.1  # released: SGD, Nesterov
-    momentum: float = 0.9  # ours: the released optimiser is Nesterov SGD, which needs a momentum; 0.9 assumed
-    weight_decay: float = 5e-4  # released
-    lr_steps: tuple[int, ...] = (4, 20)  # released NTU (PKU: 8, 20), x0.1 each
-    epochs: int = 30  # released
-    batch_size: int = 64  # released
+    lr: float = bounded(0.1, gt=0)  # released: SGD, Nesterov
+    # ours: the released optimiser is Nesterov SGD, which needs a momentum; 0.9 assumed
+    momentum: float = bounded(0.9, ge=0, lt=1)
+    weight_decay: float = bounded(5e-4, ge=0)  # released
+    lr_steps: tuple[int, ...] = bounded((4, 20), ge=0)  # released NTU (PKU: 8, 20), x0.1 each
+    epochs: int = bounded(30, ge=1)  # released
+    batch_size: int = bounded(64, ge=1)  # released
 
 
 def mlp(width: int) -> nn.Sequential:
