@@ -51,6 +51,8 @@ def test_same_config_twice_gives_identical_metrics_and_finds_the_record(first_ru
     again = invoke(*RUN, "--split", "48/12", "--json", "--overwrite")
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["metrics"] == first_run["metrics"]
+    # A retrained encoder with the same weights has the same hash (it names the weights, not the saved file).
+    assert json.loads(again.stdout)["encoders"] == first_run["encoders"]
     found = invoke(*RUN, "--split", "48/12")
     assert found.exit_code == 0
     assert "found an existing record" in found.stderr

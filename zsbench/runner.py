@@ -37,7 +37,7 @@ def execute(
     device: str | None = None,
 ) -> tuple[RunRecord, Path, bool]:
     """Run (or find) the record for ``config``. Returns (record, its path, whether it already existed)."""
-    run = resolve_run(config)
+    run = resolve_run(config, device)
     results_dir = results_dir or paths.runs_dir()
     path = record_path(results_dir, run.run_id)
     if path.is_file() and existing is ExistingRecord.SKIP:
@@ -117,6 +117,7 @@ def execute(
         confusion={"zsl": confusion},
         calibration={**calibration, "test_time_selection": test_time_selection} if test_time_selection else calibration,
         encoders={"test_fold": test.encoder, "validation_fold": validation.encoder},
+        identity=run.identity,
         method_log={"test_fold": test.method_log, "validation_fold": validation.method_log},
         timings=timings,
         environment={**environment(str(compute["device"])), "threads": compute["threads"]},

@@ -53,6 +53,7 @@ def plan(
     dataset: str,
     assignments: Sequence[str] = (),
     config_file: Path | None = None,
+    device: str | None = None,
 ) -> list[SweepPoint]:
     """Every combination, resolved (and so checked) before anything runs; duplicates are dropped."""
     if not methods or not splits:
@@ -63,7 +64,7 @@ def plan(
     ):
         flags = {"method": method, "split": split, "seed": seed, "protocol": protocol, "dataset": dataset}
         config = build_config(config_file, [*assignments, *variant], flags)
-        run_id = resolve_run(config).run_id
+        run_id = resolve_run(config, device).run_id
         points.setdefault(run_id, SweepPoint(config, run_id, tuple(variant)))
     return list(points.values())
 

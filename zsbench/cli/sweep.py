@@ -46,7 +46,9 @@ def sweep(
     from zsbench.sweep import parse_variant, plan, run_sweep
 
     folder = results_dir or paths.runs_dir()
-    points = plan(methods, splits, seeds, protocols, [parse_variant(v) for v in variants], dataset, assignments, config)
+    points = plan(
+        methods, splits, seeds, protocols, [parse_variant(v) for v in variants], dataset, assignments, config, device
+    )
     if dry_run:
         rows = [
             {"run": p.label, "run_id": p.run_id, "has_record": record_path(folder, p.run_id).is_file()} for p in points
@@ -59,6 +61,8 @@ def sweep(
                     f"{row['run_id']}  {'done   ' if row['has_record'] else 'pending'}  {row['run']}", markup=False
                 )
         return
+    for where, what in ((folder, "results"), (paths.encoders_dir(), "encoders")):
+        paths.require_writable(where, what)  # before anything is computed
     stderr.print(f"sweep: {len(points)} points")
     outcomes = run_sweep(
         points, folder, backend, device,

@@ -22,6 +22,7 @@ from zsbench.config import EncoderConfig
 from zsbench.distributed import barrier, broadcast_buffers, rank_and_world
 from zsbench.errors import UsageError
 from zsbench.eval.protocol import TrainingSet
+from zsbench.identity import code_identity, compute_identity, weights_hash
 from zsbench.seeding import seed_everything, torch_generator
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,10 @@ def cache_key(
     store_hash: str, training: TrainingSet, config: EncoderConfig, seed: int, selection: TrainingSet | None = None
 ) -> str:
     held_out = selection.fingerprint() if selection is not None else None
-    payload = json.dumps([store_hash, training.fingerprint(), asdict(config), seed, held_out], sort_keys=True)
+    compute = compute_identity(str(runtime.device()))
+    payload = json.dumps(
+        [store_hash, training.fingerprint(), asdict(config), seed, held_out, code_identity(), compute], sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -101,7 +105,8 @@ def train_encoder(
         model.load_state_dict(saved["state_dict"])
         model.eval()
         return TrainedEncoder(
-            model, training.classes, checkpoint, _file_hash(checkpoint), saved["history"], True, saved.get("selection")
+            model, training.classes, checkpoint, weights_hash(model.state_dict()), saved["history"], True,
+            saved.get("selection"),
         )
 
     seed_everything(seed)
@@ -190,7 +195,7 @@ def train_encoder(
                            "selection": chosen})  # fmt: skip
         resume_file.unlink(missing_ok=True)
     barrier()
-    return TrainedEncoder(model, training.classes, checkpoint, _file_hash(checkpoint), history, False, chosen)
+    return TrainedEncoder(model, training.classes, checkpoint, weights_hash(model.state_dict()), history, False, chosen)
 
 
 @torch.no_grad()
@@ -260,10 +265,6 @@ def extract_cached(
     features = extract(encoder.model, skeletons, indices, map_segments)
     _save(path, features)
     return features
-
-
-def _file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def summary(encoder: TrainedEncoder) -> dict[str, Any]:

@@ -63,7 +63,8 @@ def fit_with_cache(
 
     Runs that differ only in a method's test-time parameters (PGFA's ρ, prototypes on/off) share one
     training. The key covers everything that can change what fit() learns: the resolved config less
-    the test-time parameters and the evaluation settings, the fold's training rows and its text.
+    the test-time parameters and the evaluation settings, the fold's training rows and its text, the
+    dataset's content, the encoder's weights, the code's numerics version and the compute settings.
     """
     if monitor is not None or not method.test_time_params:
         return method.fit(data.train, text, monitor)
@@ -79,9 +80,11 @@ def fit_with_cache(
         "method_params": training_params,
         "fold": data.fold.train.fingerprint(),
         "text": hashlib.sha256(text.embeddings.numpy().tobytes()).hexdigest(),
+        "encoder_weights": data.encoder.get("checkpoint_hash"),
+        **run.identity,
     }
     key = hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()[:20]
-    path = paths.home() / "fits" / run.config.method / f"{key}.pt"
+    path = paths.fits_dir() / run.config.method / f"{key}.pt"
     if path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=False)
         return {**method.load_fitted_state(state, data.train, text), "fit_reused": True}

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
 
+from zsbench import paths
 from zsbench.catalog import DATASETS, JOINT_MAP_ENCODERS, METHODS, SKELETON_ENCODERS
 from zsbench.config import RunConfig, params_from_dict
 from zsbench.data.datasets import DatasetSpec
 from zsbench.errors import UsageError
+from zsbench.identity import code_identity, compute_identity
 from zsbench.methods.base import Method
 from zsbench.splits import ClassSplit, resolve
 
@@ -19,10 +24,32 @@ class ResolvedRun:
     spec: DatasetSpec
     split: ClassSplit
     method_type: type[Method]
+    identity: dict[str, Any] = field(default_factory=dict)  # data, code and compute the numbers depend on
 
     @property
     def run_id(self) -> str:
-        return self.config.hash()
+        """Names the run's record: the resolved config plus the data, code and compute identities.
+
+        Re-preparing a dataset with other content, a numerics change in the code, or another thread count
+        gives a new id, so a record made under other conditions is never reported as this run's.
+        """
+        payload = json.dumps({"config": self.config.to_dict(), **self.identity}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def data_identity(spec: DatasetSpec) -> str:
+    """The prepared dataset's content hash (``unprepared`` when there is none yet; such a run fails later)."""
+    manifest = paths.datasets_dir() / spec.name / "manifest.json"
+    try:
+        raw = manifest.read_bytes()
+    except OSError:
+        return "unprepared"
+    try:
+        content = json.loads(raw)
+    except json.JSONDecodeError:
+        return "unreadable"
+    stated = content.get("content_hash") if isinstance(content, dict) else None
+    return str(stated) if stated else hashlib.sha256(raw).hexdigest()[:16]
 
 
 def needs_token_map(method_type: type[Method], spec: DatasetSpec) -> bool:
@@ -35,8 +62,11 @@ def default_encoder(method_type: type[Method], spec: DatasetSpec) -> str:
     return "stgcn" if needs_token_map(method_type, spec) else "tcn"
 
 
-def resolve_run(config: RunConfig) -> ResolvedRun:
-    """Check every name and fill in defaults, so the config (and its hash) is canonical."""
+def resolve_run(config: RunConfig, device: str | None = None) -> ResolvedRun:
+    """Check every name and fill in defaults, so the config (and its hash) is canonical.
+
+    ``device`` is the run's ``--device`` (None: ``$ZSBENCH_DEVICE`` or auto); it enters the run's identity.
+    """
     spec = DATASETS.get(config.dataset)
     split = resolve(config.split, spec.family)
     method_type: type[Method] = METHODS.get(config.method)
@@ -55,4 +85,5 @@ def resolve_run(config: RunConfig) -> ResolvedRun:
         config, split=split.name, partition=partition, method_params=dataclasses.asdict(params),
         encoder=dataclasses.replace(config.encoder, name=encoder_name),
     )  # fmt: skip
-    return ResolvedRun(resolved, spec, split, method_type)
+    identity = {"data": data_identity(spec), "code": code_identity(), "compute": compute_identity(device)}
+    return ResolvedRun(resolved, spec, split, method_type, identity)

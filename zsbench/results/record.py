@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: ``identity`` (data, code and compute the numbers depend on; part of the run id)
 TRACKED_PACKAGES = ("torch", "numpy", "pandas", "scikit-learn", "transformers", "zsbench")
 
 
@@ -32,6 +32,7 @@ class RunRecord:
     timings: dict[str, float]
     environment: dict[str, Any] = field(default_factory=dict)
     created: str = ""
+    identity: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
