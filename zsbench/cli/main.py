@@ -6,6 +6,7 @@ import typer
 
 from zsbench import __version__
 from zsbench.cli.bench import bench
+from zsbench.cli.compare import compare
 from zsbench.cli.describe import describe
 from zsbench.cli.ls import ls
 from zsbench.cli.prepare import prepare
@@ -39,7 +40,7 @@ def main(
     """Benchmarking toolkit for zero-shot skeleton-based action recognition."""
 
 
-for command in (prepare, pretrain, run, sweep, report, ls, describe, bench):
+for command in (prepare, pretrain, run, sweep, report, compare, ls, describe, bench):
     app.command(no_args_is_help=command in (prepare, pretrain, sweep, ls, describe))(command)
 
 

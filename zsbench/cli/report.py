@@ -8,7 +8,13 @@ import typer
 from zsbench.cli.common import handle_errors, print_json, stderr, stdout
 from zsbench.report.tables import FORMATS
 
-HELP = """Aggregate run records: one row per method × dataset × split × protocol, mean ± std over seeds.
+LAYOUTS = ("long", "paper", "leaks")
+
+HELP = """Aggregate run records: mean ± std over seeds per method × dataset × split × protocol × variant.
+
+Layouts: long (one row per method × dataset × split × protocol × variant; the default for table, markdown,
+csv, json), paper (methods as rows, splits as column groups, ZSL and GZSL H, best bold and second underlined;
+the default for latex and html) and leaks (per method, strict − paper on the same seeds).
 
 Examples:
 
@@ -16,7 +22,13 @@ Examples:
 
   zsbench report --format latex > table.tex
 
-  zsbench report --results-dir results/reference --format markdown
+  zsbench report --format latex --standalone > table.tex && pdflatex table.tex
+
+  zsbench report --results-dir results/reference/ntu60-synth --layout paper --format markdown --anchors
+
+  zsbench report --layout leaks --format markdown
+
+  zsbench report --plots figures/ --format html > report.html
 
   zsbench report --method dynapurls --method neuron --format markdown
 
@@ -30,37 +42,44 @@ def report(
     output_format: str = typer.Option("table", "--format", help=f"One of: {', '.join(FORMATS)}."),
     as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
     methods: list[str] = typer.Option([], "--method", help="Only these methods (repeat the option for several)."),
+    layout: str | None = typer.Option(None, help=f"One of: {', '.join(LAYOUTS)} (default: see above)."),
+    ausuc: bool = typer.Option(False, "--ausuc", help="Paper layout: add AUSUC to each split's columns."),
+    anchors: bool = typer.Option(
+        False, "--anchors", help="Paper layout: add the published number and ours − published."
+    ),
+    published: Path | None = typer.Option(None, help="Published numbers CSV (default results/published.csv)."),
+    standalone: bool = typer.Option(False, "--standalone", help="LaTeX: a whole compilable document."),
+    plots: Path | None = typer.Option(None, "--plots", help="Also write figures (PNG and PDF) into this folder."),
 ) -> None:
     from zsbench import paths
     from zsbench.errors import UsageError
-    from zsbench.report import tables
-    from zsbench.report.aggregate import factor_common, runs_table, summarise
+    from zsbench.report.aggregate import runs_table
+    from zsbench.report.document import ReportOptions, build_report
 
     if as_json:
         output_format = "json"
     if output_format not in FORMATS:
         raise UsageError(f"unknown format {output_format!r}; valid: {', '.join(FORMATS)}")
+    options = ReportOptions(output_format, layout, ausuc, anchors, published, standalone, plots)
+    options.resolved_layout()
     folder = results_dir or paths.runs_dir()
     runs = runs_table(folder)
     if methods and not runs.empty:
         runs = runs[runs["method"].isin(methods)]
-    summary = summarise(runs)
-    if summary.empty:
+    if runs.empty:
         stderr.print(f"no run records in {folder}")
         if output_format == "json":
             print_json([])
         return
-    common: list[str] = []
-    if output_format in ("table", "markdown", "latex"):
-        summary, common = factor_common(summary)
-    if output_format == "table":
-        stdout.print(tables.rich_table(summary, common))
-    elif output_format == "json":
-        print_json(tables.json_document(summary))
-    else:
-        sys.stdout.write(
-            tables.csv(summary) if output_format == "csv" else getattr(tables, output_format)(summary, common)
-        )
+    output = build_report(runs, options)
+    for message in output.messages:
+        stderr.print(message, highlight=False)
+    if output.figures:
+        stderr.print(f"wrote {len(output.figures)} figure files to {plots}", highlight=False)
+    if output.table is not None:
+        stdout.print(output.table)
+    elif output.text is not None:
+        sys.stdout.write(output.text)
 
 
 report.__doc__ = HELP

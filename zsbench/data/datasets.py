@@ -38,6 +38,20 @@ class DatasetSpec:
     def default_partition(self) -> str:
         return self.partitions[0]
 
+    def default_backbone(self, split_setting: str) -> str:
+        """The encoder every method of a run reads unless the run names another (one backbone per table).
+
+        Synthetic sets: ``jointmix``, fast enough to train on a CPU. Real data: the backbone the seed methods'
+        released code used for the split setting — the SMIE-size ST-GCN on random splits (SMIE, SA-DVAE,
+        PGFA setting 1), Shift-GCN on fixed class lists (SynSE, PURLS, STAR; PGFA setting 2, Neuron).
+        Feature stores bring their own features and train no encoder.
+        """
+        if self.kind == "features":
+            return "features"
+        if self.synthetic:
+            return "jointmix"
+        return "stgcn" if split_setting in ("smie", "sadvae", "random") else "shiftgcn"
+
     def prepare_command(self) -> str:
         return f"zsbench prepare {self.name}" + ("" if self.synthetic else " --root DIR")
 

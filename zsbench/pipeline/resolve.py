@@ -57,9 +57,11 @@ def needs_token_map(method_type: type[Method], spec: DatasetSpec) -> bool:
     return method_type.map_segments is not None and spec.kind != "features"
 
 
-def default_encoder(method_type: type[Method], spec: DatasetSpec) -> str:
-    """The encoder a run gets when none is named: stgcn for methods that read the per-joint map, else tcn."""
-    return "stgcn" if needs_token_map(method_type, spec) else "tcn"
+def default_encoder(spec: DatasetSpec, split_setting: str) -> str:
+    """The encoder a run gets when none is named: the dataset's backbone for the split setting, whatever the
+    method, so that every method of a table reads the same checkpoint (see DatasetSpec.default_backbone)."""
+    backbone = spec.default_backbone(split_setting)
+    return "tcn" if backbone == "features" else backbone  # a feature store trains no encoder; the name is inert
 
 
 def resolve_run(config: RunConfig, device: str | None = None) -> ResolvedRun:
@@ -74,7 +76,7 @@ def resolve_run(config: RunConfig, device: str | None = None) -> ResolvedRun:
     if partition not in spec.partitions:
         raise UsageError(f"dataset {spec.name} has no partition {partition!r}; valid: {', '.join(spec.partitions)}")
     params = params_from_dict(method_type.params_type, config.method_params, "method_params")
-    encoder_name = config.encoder.name or default_encoder(method_type, spec)
+    encoder_name = config.encoder.name or default_encoder(spec, split.name.partition(":")[0])
     SKELETON_ENCODERS.get(encoder_name)  # an unknown name fails here, listing the valid ones
     if needs_token_map(method_type, spec) and encoder_name not in JOINT_MAP_ENCODERS:
         raise UsageError(

@@ -41,7 +41,8 @@ def variant_settings(config: dict[str, Any]) -> list[str]:
         method_type = METHODS.get(config["method"])
         defaults["method_params"] = asdict(method_type.params_type())
         if config.get("dataset") in DATASETS:
-            defaults["encoder"]["name"] = default_encoder(method_type, DATASETS.get(config["dataset"]))
+            setting = str(config.get("split", "")).partition(":")[0]
+            defaults["encoder"]["name"] = default_encoder(DATASETS.get(config["dataset"]), setting)
     # Records hold JSON: tuples read back as lists.
     default_flat, flat = _flatten(json.loads(json.dumps(defaults))), _flatten(config)
     if flat.get("partition") == "xsub":
@@ -87,6 +88,7 @@ def runs_table(results_dir: Path) -> pd.DataFrame:
         rows.append(
             {
                 "run_id": record.run_id,
+                "path": str(path),
                 "method": record.config["method"],
                 "dataset": record.config["dataset"],
                 "split": record.config["split"],
@@ -96,6 +98,9 @@ def runs_table(results_dir: Path) -> pd.DataFrame:
                 "transductive": bool(record.protocol.get("transductive", False)),
                 "quirks": ",".join(record.protocol.get("quirks", [])),
                 "seed": record.config["seed"],
+                "family": record.dataset.get("family", record.split.get("family")),
+                "synthetic": bool(record.dataset.get("synthetic", False)),
+                "unseen_count": len(record.split.get("unseen", [])),
                 **{metric: _number(record.metrics.get(metric)) for metric in REPORTED_METRICS},
             }
         )
@@ -117,6 +122,9 @@ def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         row["transductive"] = bool(group["transductive"].any())
         row["quirks"] = group["quirks"].iloc[0]
         row["settings"] = group["settings"].iloc[0]
+        for extra in ("family", "synthetic", "unseen_count"):
+            if extra in group:
+                row[extra] = group[extra].iloc[0]
         for metric in REPORTED_METRICS:
             values = group[metric].to_numpy(dtype=float)
             values = values[np.isfinite(values)]

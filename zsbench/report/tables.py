@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from rich.table import Table
 
-FORMATS = ("table", "markdown", "latex", "csv", "json")
+FORMATS = ("table", "markdown", "latex", "html", "csv", "json")
 COLUMNS = (
     ("zsl_top1", "ZSL top-1"),
     ("gzsl_seen", "GZSL S"),
