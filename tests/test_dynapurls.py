@@ -175,7 +175,7 @@ def test_dynapurls_runs_end_to_end_and_chooses_refinement_on_validation(zsbench_
     )
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
-    assert record["config"]["encoder"]["name"] == "stgcn"  # the default for methods that read the token map
+    assert record["config"]["encoder"]["name"] == "jointmix"  # the shared backbone of the synthetic set
     selection = record["calibration"]["test_time_selection"]
     assert {c["overrides"]["refine_preset"] for c in selection["candidates"]} == {"released", "function_defaults"}
     assert record["method_log"]["test_fold"]["test_time_overrides"] == selection["chosen"]

@@ -15,7 +15,7 @@ METHODS: Registry[Any] = Registry("method")
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
 SKELETON_ENCODERS: Registry[Any] = Registry("skeleton encoder")
 TEXT_ENCODERS: Registry[str] = Registry("text encoder")
-JOINT_MAP_ENCODERS = ("stgcn", "shiftgcn")  # encoders with a per-joint token map (for map_segments methods)
+JOINT_MAP_ENCODERS = ("jointmix", "stgcn", "shiftgcn")  # encoders with a per-joint token map (for map_segments methods)
 
 METHODS.add(
     "devise",
@@ -112,6 +112,11 @@ SKELETON_ENCODERS.add(
     "shiftgcn",
     "zsbench.encoders.shiftgcn:ShiftGcnEncoder",
     "Shift-GCN (10 blocks, 64-256 channels), non-local spatial shift; fixed temporal shift (simplified, pure torch)",
+)
+SKELETON_ENCODERS.add(
+    "jointmix",
+    "zsbench.encoders.jointmix:JointMixEncoder",
+    "fast per-joint map encoder: learned joint mixing + depthwise temporal convs (the synthetic sets' backbone)",
 )
 SKELETON_ENCODERS.add(
     "tcn",

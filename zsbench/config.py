@@ -2,6 +2,10 @@
 
 A resolved config (split name canonical, partition and method parameters filled in) has a canonical
 JSON form and a stable hash that names the run's record.
+
+Every number is checked: a float must be finite, and a field may declare a range through its metadata
+(``epochs: int = bounded(30, ge=1)``); :func:`build_config` and :func:`params_from_dict` check them
+all, so a bad value is a UsageError naming the field before anything is computed.
 """
 
 from __future__ import annotations
@@ -9,11 +13,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -23,19 +28,77 @@ PROTOCOLS = ("strict", "paper")
 CALIBRATIONS = ("stacking", "gating")
 TEXT_CONTROLS = ("none", "permute")
 SELECTIONS = ("fixed", "holdout")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric field accepts: ``low`` and ``high`` (None: unbounded), each inclusive or not."""
+
+    low: float | None = None
+    high: float | None = None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+
+    def contains(self, value: float) -> bool:
+        if self.low is not None and (value < self.low or (value == self.low and not self.low_inclusive)):
+            return False
+        return not (self.high is not None and (value > self.high or (value == self.high and not self.high_inclusive)))
+
+    def describe(self) -> str:
+        if self.high is None:
+            return f"{'>=' if self.low_inclusive else '>'} {self.low:g}" if self.low is not None else "any number"
+        if self.low is None:
+            return f"{'<=' if self.high_inclusive else '<'} {self.high:g}"
+        left, right = "[" if self.low_inclusive else "(", "]" if self.high_inclusive else ")"
+        return f"in {left}{self.low:g}, {self.high:g}{right}"
+
+
+def bounded(
+    default: T, *, ge: float | None = None, gt: float | None = None, le: float | None = None, lt: float | None = None
+) -> T:
+    """A dataclass field with a default and a range: ``epochs: int = bounded(30, ge=1)``.
+
+    ``ge`` / ``le`` are inclusive bounds, ``gt`` / ``lt`` exclusive ones.
+    """
+    bounds = Range(gt if gt is not None else ge, lt if lt is not None else le, gt is None, lt is None)
+    return field(default=default, metadata={"range": bounds})
+
+
+def check_ranges(instance: Any, where: str) -> None:
+    """Raise a UsageError naming the field (``where.name``) for a non-finite float or a value out of its range.
+
+    Nested dataclasses are checked too; tuples are checked item by item; None ("not given") always passes.
+    """
+    for item in dataclasses.fields(instance):
+        value = getattr(instance, item.name)
+        name = f"{where}.{item.name}" if where else item.name
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_ranges(value, name)
+            continue
+        bounds: Range | None = item.metadata.get("range")
+        for member in value if isinstance(value, tuple) else (value,):
+            if isinstance(member, bool) or not isinstance(member, int | float):
+                continue
+            if isinstance(member, float) and not math.isfinite(member):
+                raise UsageError(f"{name} is {member!r}, expected a finite number")
+            if bounds is not None and not bounds.contains(member):
+                raise UsageError(f"{name} is {member!r}, expected a value {bounds.describe()}")
 
 
 @dataclass
 class EncoderConfig:
     """The skeleton encoder pretrained for each split on its seen classes only."""
 
-    name: str | None = None  # None: tcn, or stgcn for methods that read the per-joint token map
-    dim: int = 256  # pooled feature width
-    hidden: int = 128  # width knob: 128 = the encoder's reference widths (tcn: 128 channels; stgcn: SMIE 16..64)
-    epochs: int = 30  # fixed budget (strict protocol: no selection on test data)
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    # None: the dataset's backbone for the split setting (jointmix on synthetic sets), shared by every method
+    name: str | None = None
+    dim: int = bounded(256, ge=1)  # pooled feature width
+    # width knob: 128 = the encoder's reference widths (tcn: 128 channels; stgcn: SMIE 16..64)
+    hidden: int = bounded(128, ge=1)
+    epochs: int = bounded(30, ge=1)  # fixed budget (strict protocol: no selection on test data)
+    batch_size: int = bounded(64, ge=1)
+    lr: float = bounded(1e-3, gt=0)
+    weight_decay: float = bounded(1e-4, ge=0)
     selection: str = "fixed"  # fixed: the last epoch | holdout: best seen-class accuracy on held-out training subjects
     amp: bool = False  # CUDA only: bfloat16 autocast in training
     compile: bool = False  # CUDA only: torch.compile the training forward
@@ -53,7 +116,8 @@ class EvalConfig:
     """GZSL calibration and validation settings."""
 
     calibration: str = "stacking"  # stacking (calibrated stacking) | gating (SynSE-style seen/unseen gate)
-    validation_subject_fraction: float = 0.25  # training subjects held out to evaluate the validation fold
+    # training subjects held out to evaluate the validation fold
+    validation_subject_fraction: float = bounded(0.25, gt=0, lt=1)
     unseen_text_control: str = "none"  # none | permute: shuffle which unseen class gets which text (a control)
 
 
@@ -64,7 +128,7 @@ class RunConfig:
     method: str = "devise"
     dataset: str = "ntu60"
     split: str = "synse:55/5"
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     protocol: str = "strict"  # strict | paper
     partition: str | None = None  # None: the dataset's default (xsub)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -179,6 +243,7 @@ def build_config(
         raise UsageError(f"unknown encoder.selection {config.encoder.selection!r}; valid: {', '.join(SELECTIONS)}")
     if config.evaluation.calibration not in CALIBRATIONS:
         raise UsageError(f"unknown calibration {config.evaluation.calibration!r}; valid: {', '.join(CALIBRATIONS)}")
+    check_ranges(config, "")
     return config
 
 
@@ -186,4 +251,5 @@ def params_from_dict(params_type: type[Any], values: dict[str, Any], where: str)
     """Instantiate a method's parameter dataclass from a dict, checking names and types."""
     instance = params_type()
     _merge(instance, values, where)
+    check_ranges(instance, where)
     return instance

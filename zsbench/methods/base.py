@@ -66,6 +66,9 @@ class Method(ABC):
     map_segments: ClassVar[int | None] = None  # temporal segments of the token map the method needs (None: no map)
     # `paper` quirks that read evaluation labels; under the paper protocol the runner hands them the labels.
     reads_test_labels: ClassVar[frozenset[str]] = frozenset()
+    # The run's backbone (its resolved encoder name), set by the runner: a method that trains its own encoder
+    # end to end (PGFA) builds this architecture unless its params name another.
+    backbone: str | None = None
 
     def __init__(
         self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60", split_setting: str = "synse"

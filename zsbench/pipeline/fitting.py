@@ -115,6 +115,7 @@ def run_fold(
         run.spec.family,
         run.split.name.partition(":")[0],
     )
+    method.backbone = config.encoder.name
     evaluation = data.evaluation
     if config.protocol == "paper" and set(run.method_type.paper_quirks) & run.method_type.reads_test_labels:
         # A named quirk of the released code reads the evaluation labels; strict runs never get them.

@@ -1,0 +1,57 @@
+"""One backbone per fold: every method of a table reads the same encoder checkpoint by default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from typer.testing import CliRunner
+
+from zsbench.catalog import DATASETS
+from zsbench.cli.main import app
+from zsbench.encoders.jointmix import JointMixEncoder
+
+runner = CliRunner()
+TINY = ["--set", "encoder.epochs=2", "--set", "encoder.hidden=16", "--set", "method_params.epochs=2"]
+
+
+def test_methods_on_one_fold_read_one_encoder_checkpoint(zsbench_home: Path) -> None:
+    seen = {}
+    for method, extra in (("devise", []), ("dynapurls", ["--set", "method_params.refine=false"])):
+        result = runner.invoke(app, ["run", "--method", method, "--dataset", "ntu60-synth", "--split", "55/5",
+                                     "--json", *TINY, *extra])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        record = json.loads(result.stdout)
+        encoders = record["encoders"]
+        seen[method] = (
+            record["config"]["encoder"]["name"],
+            encoders["test_fold"]["checkpoint_hash"],
+            encoders["validation_fold"]["checkpoint_hash"],
+        )
+    assert seen["devise"] == seen["dynapurls"]
+    assert seen["devise"][0] == "jointmix"
+    assert seen["devise"][1] != seen["devise"][2]  # the validation fold trains its own encoder
+
+
+def test_default_backbone_follows_the_dataset_and_split_setting() -> None:
+    assert DATASETS.get("ntu60-synth").default_backbone("synse") == "jointmix"
+    assert DATASETS.get("ntu60").default_backbone("synse") == "shiftgcn"
+    assert DATASETS.get("ntu60").default_backbone("smie") == "stgcn"
+    assert DATASETS.get("ntu120").default_backbone("purls") == "shiftgcn"
+
+
+def test_jointmix_pools_exactly_its_map_and_skips_absent_bodies() -> None:
+    torch.manual_seed(0)
+    model = JointMixEncoder(num_classes=4, dim=32, hidden=32).eval()
+    clips = torch.randn(3, 3, 64, 25, 2)
+    clips[0, ..., 1] = 0  # one actor only
+    maps = model.feature_map(clips)
+    assert maps.shape == (3, 2, 32, 16, 25)
+    assert torch.count_nonzero(maps[0, 1]) == 0
+    present = torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.5, 0.5]])
+    pooled = (maps.mean(dim=(3, 4)) * present[..., None]).sum(1)
+    assert torch.allclose(model.features(clips), pooled, atol=1e-5)
+    # The second actor of clip 0 is absent: adding a second, absent actor changes nothing for clip 0.
+    alone = model.features(clips[:1])
+    assert torch.allclose(alone, model.features(clips)[:1], atol=1e-5)
