@@ -55,3 +55,15 @@ def test_jointmix_pools_exactly_its_map_and_skips_absent_bodies() -> None:
     # The second actor of clip 0 is absent: adding a second, absent actor changes nothing for clip 0.
     alone = model.features(clips[:1])
     assert torch.allclose(alone, model.features(clips)[:1], atol=1e-5)
+
+
+def test_a_report_whose_rows_read_different_encoders_says_so() -> None:
+    folder = str(Path(__file__).resolve().parents[1] / "results" / "reference" / "ntu60-synth")
+    # The committed records: DeViSE/DVTA read tcn, DynaPURLS/Neuron stgcn.
+    mixed = runner.invoke(app, ["report", "--results-dir", folder, "--format", "markdown", "--layout", "long"])
+    assert mixed.exit_code == 0, mixed.output
+    assert "read different encoders (stgcn: dynapurls, neuron; tcn: devise, dvta, pgfa)" in mixed.stdout
+    assert "read different encoders" in mixed.stderr
+    one = runner.invoke(app, ["report", "--results-dir", folder, "--format", "markdown", "--method", "devise",
+                              "--method", "dvta"])  # fmt: skip
+    assert one.exit_code == 0 and "different encoders" not in one.output

@@ -54,7 +54,8 @@ class JointMixEncoder(JointMapEncoder):
         self.data_norm = nn.BatchNorm1d(3 * NUM_JOINTS)
         stem = nn.Sequential(
             nn.Conv2d(3, widths[0], (2 * STEM_STRIDE, 1), (STEM_STRIDE, 1), (STEM_STRIDE // 2, 0)),
-            nn.BatchNorm2d(widths[0]), nn.ReLU(),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
         )
         self.joint_embedding = nn.Parameter(torch.zeros(1, widths[0], 1, NUM_JOINTS))
         channels = [widths[0], *widths]

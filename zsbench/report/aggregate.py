@@ -85,6 +85,8 @@ def runs_table(results_dir: Path) -> pd.DataFrame:
     rows = []
     for path in find_records(results_dir):
         record = read_record(path)
+        # Runs under other compute settings give other numbers (see zsbench.identity): never averaged together.
+        settings = (*variant_settings(record.config), *_compute_setting(record.identity))
         rows.append(
             {
                 "run_id": record.run_id,
@@ -93,8 +95,9 @@ def runs_table(results_dir: Path) -> pd.DataFrame:
                 "dataset": record.config["dataset"],
                 "split": record.config["split"],
                 "protocol": record.protocol.get("name", record.config.get("protocol")),
-                "variant": variant_of(record.config),
-                "settings": tuple(variant_settings(record.config)),
+                "variant": ", ".join(settings) or "default",
+                "settings": settings,
+                "encoder": str(record.config.get("encoder", {}).get("name")),
                 "transductive": bool(record.protocol.get("transductive", False)),
                 "quirks": ",".join(record.protocol.get("quirks", [])),
                 "seed": record.config["seed"],
@@ -105,6 +108,22 @@ def runs_table(results_dir: Path) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _compute_setting(identity: dict[str, Any]) -> tuple[str, ...]:
+    compute = identity.get("compute")
+    return (f"compute={compute['device']}x{compute['threads']}",) if isinstance(compute, dict) else ()
+
+
+def mixed_encoder_note(runs: pd.DataFrame) -> str | None:
+    """A warning when the rows of one table read different encoders (then they compare encoders, too)."""
+    if "encoder" not in runs or runs.empty:
+        return None
+    by_encoder = runs.groupby("encoder")["method"].unique()
+    if len(by_encoder) < 2:
+        return None
+    parts = "; ".join(f"{encoder}: {', '.join(sorted(methods))}" for encoder, methods in by_encoder.items())
+    return f"Note: these rows read different encoders ({parts}), so they do not compare methods on one backbone."
 
 
 def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -122,7 +141,7 @@ def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         row["transductive"] = bool(group["transductive"].any())
         row["quirks"] = group["quirks"].iloc[0]
         row["settings"] = group["settings"].iloc[0]
-        for extra in ("family", "synthetic", "unseen_count"):
+        for extra in ("family", "synthetic", "unseen_count", "encoder"):
             if extra in group:
                 row[extra] = group[extra].iloc[0]
         for metric in REPORTED_METRICS:

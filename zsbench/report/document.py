@@ -16,7 +16,7 @@ from rich.table import Table
 
 from zsbench.errors import UsageError
 from zsbench.report import render, tables
-from zsbench.report.aggregate import factor_common, summarise
+from zsbench.report.aggregate import factor_common, mixed_encoder_note, summarise
 from zsbench.report.anchors import Published
 from zsbench.report.grid import Grid
 
@@ -103,13 +103,16 @@ def build_report(runs: pd.DataFrame, options: ReportOptions) -> ReportOutput:
     output = ReportOutput()
     if options.plots is not None:
         output.figures, output.messages = write_figures(runs, options.plots)
+    mixed = mixed_encoder_note(runs)
+    if mixed is not None:
+        output.messages.append(mixed)
     if options.output_format == "html":
         output.text = _html(runs, options, output)
         return output
     if layout == "long":
         long = _long(runs, options.output_format)
         output.text, output.table = long.text, long.table
-        return output
+        return _marked(output, mixed, options.output_format)
     grid = grid_for(runs, layout, options)
     if options.output_format == "table":
         output.table = render.rich_table(grid)
@@ -118,6 +121,16 @@ def build_report(runs: pd.DataFrame, options: ReportOptions) -> ReportOutput:
     else:
         body = render.latex(grid)
         output.text = render.latex_document(body) if options.standalone else body
+    return _marked(output, mixed, options.output_format)
+
+
+def _marked(output: ReportOutput, note: str | None, output_format: str) -> ReportOutput:
+    """The mixed-encoder note under a markdown table and as a comment under LaTeX (stderr has it too)."""
+    if note is not None and output.text is not None:
+        if output_format == "markdown":
+            output.text += f"\n{note}\n"
+        elif output_format == "latex":
+            output.text += f"% {note}\n"
     return output
 
 
