@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zsbench.encoders.graph import spatial_partition
 from zsbench.data.skeleton import NUM_JOINTS
+from zsbench.encoders.graph import spatial_partition
 from zsbench.encoders.joint_map import JointMapEncoder, residual_path
 from zsbench.encoders.tcn import centre
 
@@ -70,7 +70,7 @@ class JointMixEncoder(JointMapEncoder):
         """The blocks' output (P, C, T', V) for the P bodies present (absent bodies are all zeros), and
         their presence mask (N, M)."""
         x = centre(skeletons)
-        n, c, t, v, m = x.shape
+        _, c, t, v, _ = x.shape
         present = skeletons.abs().sum(dim=(1, 2, 3)) > 0  # (N, M)
         bodies = x.permute(0, 4, 3, 1, 2)[present]  # (P, V, C, T)
         y = self.data_norm(bodies.reshape(-1, v * c, t)).view(-1, v, c, t).permute(0, 2, 3, 1)
