@@ -56,3 +56,27 @@ def test_device_choice_is_checked() -> None:
             runtime.resolve_device("cuda")
     with pytest.raises(UsageError, match="unknown device"):
         runtime.resolve_device("tpu")
+
+
+def test_ranges_name_the_field_and_accept_the_defaults() -> None:
+    from dataclasses import dataclass
+
+    from zsbench.config import bounded, check_ranges, params_from_dict
+
+    @dataclass
+    class Params:
+        epochs: int = bounded(3, ge=1)
+        rate: float = bounded(0.5, gt=0, lt=1)
+        steps: tuple[int, ...] = bounded((1, 2), ge=0)
+        top_k: int | None = bounded(None, ge=1)
+
+    check_ranges(Params(), "p")
+    assert params_from_dict(Params, {"rate": 0.25, "top_k": 3}, "p").top_k == 3
+    for values, message in (
+        ({"epochs": 0}, "p.epochs is 0, expected a value >= 1"),
+        ({"rate": 1.0}, r"p.rate is 1.0, expected a value in \(0, 1\)"),
+        ({"rate": float("nan")}, "p.rate is nan, expected a finite number"),
+        ({"steps": [1, -2]}, "p.steps is -2"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            params_from_dict(Params, values, "p")

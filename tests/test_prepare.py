@@ -160,3 +160,15 @@ def test_smie_split_arrays_round_trip_and_run_only_on_their_split(empty_home: Pa
     assert record["calibration"]["note"].startswith("no seen-class test samples")
     other = runner.invoke(app, [*args, "--split", "smie:2"])
     assert other.exit_code == 3 and "only the splits it was made from" in other.stderr
+
+
+def test_centre_uses_actor_1s_first_present_frame() -> None:
+    """Issue 15.3: when actor 1 is absent in the first frames, centre on its first present frame (CTR-GCN)."""
+    rng = np.random.default_rng(0)
+    sequence = rng.normal(size=(6, 2, 25, 3)).astype(np.float32) + 5.0
+    sequence[:2, 0] = 0.0  # actor 1 enters in frame 2; actor 2 is there from the start
+    centred = to_fixed_length(sequence, PrepareOptions(frames=6, temporal="pad", centre=True))  # (3, T, 25, 2)
+    origin = sequence[2, 0, 1]  # SpineMid of actor 1 in its first present frame
+    assert np.allclose(centred[:, 2, 1, 0], 0.0, atol=1e-6)
+    assert np.allclose(centred[:, 0, :, 1], (sequence[0, 1] - origin).T, atol=1e-5)
+    assert np.all(centred[:, :2, :, 0] == 0)  # absent frames stay absent (zeros), not minus the origin

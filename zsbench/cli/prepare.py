@@ -41,11 +41,18 @@ def prepare(
     temporal: str = typer.Option(
         "resample", help="resample (interpolate to --frames) or pad (first frames, zero tail)."
     ),
-    centre: bool = typer.Option(False, "--centre", help="Subtract actor 1's SpineMid in its first frame."),
+    centre: bool = typer.Option(
+        False, "--centre", help="Subtract actor 1's SpineMid in actor 1's first present frame (CTR-GCN style)."
+    ),
     dtype: str = typer.Option("float32", help="float32 or float16."),
     frame_base: int = typer.Option(0, help="PKU-MMD: base of the label files' frame indices (0 or 1)."),
     workers: int | None = typer.Option(None, help="Parser processes (default: all CPUs)."),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable files and list them in the manifest."),
+    skip_bad: bool = typer.Option(
+        False, "--skip-bad", help="Skip unreadable or wrongly named raw files and list them in the manifest."
+    ),
+    non_finite: str = typer.Option(
+        "error", help="A nan/inf coordinate: error (default, names the file and line) or zero (set to 0, recorded)."
+    ),
     subjects: int = typer.Option(4, help="Synthetic: subjects drawn from each of the train and test subject lists."),
     seed: int = typer.Option(0, help="Synthetic: generator seed."),
     write_skeletons: Path | None = typer.Option(
@@ -55,40 +62,69 @@ def prepare(
     from zsbench.data import prepare as build
     from zsbench.data.preprocess import PrepareOptions
     from zsbench.data.synthetic.generator import SynthConfig
-    from zsbench.errors import UsageError
+    from zsbench.errors import DataError, UsageError
 
     spec = DATASETS.get(DATASETS.check(dataset))
-    with progress_bar() as progress:
-        if spec.synthetic:
-            config = SynthConfig(family=spec.family, subjects_per_partition=subjects, frames=frames, seed=seed)
-            path = build.prepare_synthetic(dataset, config, progress)
-            if write_skeletons is not None:
-                from zsbench.data.synthetic.skeleton_files import write_synthetic_skeletons
+    if frame_base not in (0, 1):
+        raise UsageError(f"--frame-base is {frame_base}, expected 0 or 1")
+    try:
+        with progress_bar() as progress:
+            if spec.synthetic:
+                config = SynthConfig(family=spec.family, subjects_per_partition=subjects, frames=frames, seed=seed)
+                path = build.prepare_synthetic(dataset, config, progress)
+                if write_skeletons is not None:
+                    from zsbench.data.synthetic.skeleton_files import write_synthetic_skeletons
 
-                written = write_synthetic_skeletons(config, write_skeletons, progress=progress)
-                stderr.print(f"wrote {written} .skeleton files to {write_skeletons}")
-        elif spec.kind == "split-skeletons":
-            path = build.prepare_smie_splits(dataset, root, PrepareOptions(frames=frames, dtype=dtype))
-        elif spec.kind == "features":
-            from zsbench import paths
-            from zsbench.data.features import prepare_feature_store
+                    written = write_synthetic_skeletons(config, write_skeletons, progress=progress)
+                    stderr.print(f"wrote {written} .skeleton files to {write_skeletons}")
+            elif spec.kind == "split-skeletons":
+                options = PrepareOptions(frames=frames, dtype=dtype, non_finite=non_finite)
+                path = build.prepare_smie_splits(dataset, root, options)
+            elif spec.kind == "features":
+                from zsbench import paths
+                from zsbench.data.features import prepare_feature_store
 
-            if root is None:
-                raise UsageError(f"{dataset} needs --root: a folder of SynSE-style shift_{{k}}_r/ split folders")
-            path = prepare_feature_store(root, paths.datasets_dir() / dataset, spec.family, dataset)
-        else:
-            options = PrepareOptions(frames=frames, temporal=temporal, centre=centre, dtype=dtype)
-            if npz is not None or stgcn_data is not None:
-                if (stgcn_data is None) != (stgcn_label is None):
-                    raise UsageError("--stgcn-data and --stgcn-label go together")
-                pair = (stgcn_data, stgcn_label) if stgcn_data is not None and stgcn_label is not None else None
-                path = build.prepare_arrays(dataset, npz=npz, stgcn=pair, options=options)
-            elif spec.family == "pku51":
-                path = build.prepare_pku(root, options, frame_base, workers, skip_bad, progress)
+                if root is None:
+                    raise UsageError(f"{dataset} needs --root: a folder of SynSE-style shift_{{k}}_r/ split folders")
+                path = prepare_feature_store(root, paths.datasets_dir() / dataset, spec.family, dataset)
             else:
-                path = build.prepare_ntu(dataset, root, options, missing, workers, skip_bad, progress)
+                options = PrepareOptions(
+                    frames=frames, temporal=temporal, centre=centre, dtype=dtype, non_finite=non_finite
+                )
+                if npz is not None or stgcn_data is not None:
+                    if (stgcn_data is None) != (stgcn_label is None):
+                        raise UsageError("--stgcn-data and --stgcn-label go together")
+                    pair = (stgcn_data, stgcn_label) if stgcn_data is not None and stgcn_label is not None else None
+                    path = build.prepare_arrays(dataset, npz=npz, stgcn=pair, options=options)
+                elif spec.family == "pku51":
+                    path = build.prepare_pku(root, options, frame_base, workers, skip_bad, progress)
+                else:
+                    path = build.prepare_ntu(dataset, root, options, missing, workers, skip_bad, progress)
+    except OSError as error:  # what the store writer did not already explain (an input that vanished, ...)
+        raise DataError(f"{error.filename or dataset}: {error.strerror or error}") from error
+    _warn_from_manifest(path / "manifest.json")
     stderr.print(f"prepared [bold]{dataset}[/] in {path}")
     stdout.print(str(path), highlight=False)
+
+
+def _warn_from_manifest(manifest_file: Path) -> None:
+    """Say what the prepared store's manifest records as left out: skipped inputs, videos in no split list."""
+    import json
+
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
+    skipped = manifest.get("skipped") or []
+    if skipped:
+        stderr.print(f"[yellow]warning:[/] skipped {len(skipped)} bad inputs (listed in {manifest_file}):")
+        for entry in skipped[:5]:
+            stderr.print(f"  {entry['input']}: {entry['reason']}", markup=False, highlight=False)
+    unlisted = manifest.get("unlisted_videos") or []
+    if unlisted:
+        shown = ", ".join(unlisted[:10]) + (" ..." if len(unlisted) > 10 else "")
+        stderr.print(
+            f"[yellow]warning:[/] {len(unlisted)} videos are in no split list, so their samples belong to no "
+            f"partition: {shown}",
+            highlight=False,
+        )
 
 
 prepare.__doc__ = HELP

@@ -55,6 +55,7 @@ def pretrain(
     )
     if run.spec.kind == "features":
         raise UsageError(f"{run.spec.name} holds pre-extracted features; there is no encoder to train")
+    paths.require_writable(paths.encoders_dir(), "encoders")  # before anything is computed
     init_from_environment()
     runtime.configure(device)
     store, folds = skeleton_store_and_folds(run)

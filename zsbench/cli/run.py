@@ -51,6 +51,7 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the run record as one JSON document."),
     device: str | None = typer.Option(None, help="auto (default: CUDA if available), cpu, cuda or cuda:N."),
 ) -> None:
+    from zsbench import paths
     from zsbench.config import build_config
     from zsbench.results.store import ExistingRecord
     from zsbench.runner import execute
@@ -69,6 +70,8 @@ def run(
         DATASETS.check(dataset)
     run_config = build_config(config, assignments, flags)
     existing = ExistingRecord.OVERWRITE if overwrite else ExistingRecord.SKIP
+    for folder, what in ((results_dir or paths.runs_dir(), "results"), (paths.encoders_dir(), "encoders")):
+        paths.require_writable(folder, what)  # before anything is computed
     with progress_bar() as progress:
         record, path, reused = execute(run_config, results_dir, existing, progress, device)
     if reused:

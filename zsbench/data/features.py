@@ -5,14 +5,20 @@ Shift-GCN trained on that split's seen classes: ``train.npy`` / ``train_label.np
 training subjects), ``gtest.npy`` / ``g_label.npy`` (all classes, test subjects; ``ztest`` is its
 unseen part) and ``gtest_out.npy`` (the backbone's classifier logits). ``shift_val_{k}_r/`` holds the
 same files for the validation version (trained on the pseudo-seen classes). ``zsbench prepare
-ntu60-features --root DIR`` copies each folder into ``$ZSBENCH_HOME/datasets/NAME/<split>/``.
+ntu60-features --root DIR`` copies each folder into ``$ZSBENCH_HOME/datasets/NAME/<split>/``, through a
+staging folder unique to the process (see :mod:`zsbench.data.staging`), so a failed prepare leaves nothing
+and a later one never reuses its files.
+
+Checks: every array finite; features 2-D with one integer label per row; labels within the family's
+classes (train labels within the split's seen classes); train, test and validation features of one width;
+logits one row per test sample.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from zsbench import __version__, splits
+from zsbench.data import staging, values
 from zsbench.data.store import write_json_atomic
 from zsbench.errors import DataError
 from zsbench.splits import ClassSplit
@@ -47,7 +54,7 @@ def _folder_name(split_name: str) -> str:
     return split_name.replace(":", "_").replace("/", "-")
 
 
-def _read_folder(folder: Path) -> dict[str, np.ndarray]:
+def _read_folder(folder: Path, family: str) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for key, file_name in {**ARRAYS, **OPTIONAL}.items():
         path = folder / file_name
@@ -56,18 +63,45 @@ def _read_folder(folder: Path) -> dict[str, np.ndarray]:
                 raise DataError(f"{path} not found (a SynSE split folder holds {', '.join(ARRAYS.values())})")
             continue
         try:
-            arrays[key] = np.load(path)
-        except ValueError as error:
+            arrays[key] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
             raise DataError(f"{path}: not a readable .npy array ({error})") from error
     for part in ("train", "test"):
+        feature_file, label_file = folder / ARRAYS[f"{part}_features"], folder / ARRAYS[f"{part}_labels"]
         features, labels = arrays[f"{part}_features"], arrays[f"{part}_labels"].reshape(-1)
-        if features.ndim != 2 or len(features) != len(labels) or not np.isfinite(features).all():
+        if features.ndim != 2 or len(features) != len(labels):
             raise DataError(
-                f"{folder}: {ARRAYS[f'{part}_features']} must be a finite (N, D) array with one label per row "
-                f"in {ARRAYS[f'{part}_labels']}; found {features.shape} and {labels.shape}"
+                f"{feature_file}: shape {features.shape}, expected (N, D) with one label per row in "
+                f"{label_file.name} ({labels.shape[0]} labels)"
             )
-        arrays[f"{part}_labels"] = labels.astype(np.int64)
+        _finite(features, feature_file)
+        arrays[f"{part}_labels"] = values.class_labels(labels, splits.NUM_CLASSES[family], family, _rows(label_file))
+    train_width, test_width = arrays["train_features"].shape[1], arrays["test_features"].shape[1]
+    if train_width != test_width:
+        raise DataError(
+            f"{folder / ARRAYS['test_features']}: features are {test_width} wide but "
+            f"{ARRAYS['train_features']} has {train_width}; the parts of a split folder must agree in width (D)"
+        )
+    if "test_logits" in arrays:
+        logits, logits_file = arrays["test_logits"], folder / OPTIONAL["test_logits"]
+        if logits.ndim != 2 or len(logits) != len(arrays["test_features"]):
+            raise DataError(
+                f"{logits_file}: shape {logits.shape}, expected ({len(arrays['test_features'])}, classes): "
+                f"one row per test sample of {ARRAYS['test_features']}"
+            )
+        _finite(logits, logits_file)
     return arrays
+
+
+def _rows(path: Path) -> Callable[[int], str]:
+    return lambda row: f"{path}: row {row}"
+
+
+def _finite(array: np.ndarray, path: Path) -> None:
+    if array.dtype.kind not in "fiu":
+        raise DataError(f"{path}: dtype {array.dtype}, expected numbers")
+    if array.dtype.kind == "f":
+        values.finite(array, "error", lambda i: f"{path}: row {i[0]}, column {i[1]}", str(path))
 
 
 def prepare_feature_store(root: Path, destination: Path, family: str, name: str) -> Path:
@@ -76,9 +110,27 @@ def prepare_feature_store(root: Path, destination: Path, family: str, name: str)
     found = sorted(p for p in root.iterdir() if p.is_dir() and pattern.match(p.name)) if root.is_dir() else []
     if not found:
         raise DataError(f"{root}: no SynSE split folders (shift_{{k}}_r/) found")
-    staging = destination.with_name(f".{destination.name}.partial")
-    staging.mkdir(parents=True, exist_ok=True)
+    work = staging.new_staging(destination.parent, destination.name)
+    try:
+        prepared = _copy_folders(root, found, work, family)
+        manifest = {
+            "name": name, "kind": "features", "family": family, "format_version": FORMAT_VERSION,
+            "zsbench_version": __version__, "source": str(root), "splits": prepared,
+        }  # fmt: skip
+        write_json_atomic(work / "manifest.json", manifest)
+        staging.swap_in(work, destination)
+    except OSError as error:
+        raise staging.disk_error(error, destination) from error
+    finally:
+        staging.discard(work)
+    return destination
+
+
+def _copy_folders(root: Path, found: list[Path], work: Path, family: str) -> list[str]:
+    """Check each split folder and copy its arrays into ``work``; the names of the splits prepared."""
+    pattern = re.compile(r"^shift_(\d+)_r$")
     prepared = []
+    widths: dict[str, int] = {}
     for folder in found:
         unseen_count = int(pattern.match(folder.name).group(1))  # type: ignore[union-attr]
         candidates = [s for s in splits.available(family) if s.startswith("synse:")]
@@ -88,35 +140,36 @@ def prepare_feature_store(root: Path, destination: Path, family: str, name: str)
         )
         if split is None:
             raise DataError(f"{folder}: no SynSE split of {family} has {unseen_count} unseen classes")
-        arrays = _read_folder(folder)
+        arrays = _read_folder(folder, family)
         stray = sorted(set(arrays["train_labels"].tolist()) - set(split.seen))
         if stray:
             raise DataError(
                 f"{folder}/train_label.npy: classes {stray} are unseen in {split.name}; wrong split folder?"
             )
-        target = staging / _folder_name(split.name)
-        target.mkdir(exist_ok=True)
+        target = work / _folder_name(split.name)
+        target.mkdir()
         for key, array in arrays.items():
             np.save(target / f"{key}.npy", array)
+        widths[folder.name] = arrays["train_features"].shape[1]
         validation = root / f"shift_val_{unseen_count}_r"
         if validation.is_dir():
-            (target / "validation").mkdir(exist_ok=True)
-            for key, array in _read_folder(validation).items():
+            validation_arrays = _read_folder(validation, family)
+            width = validation_arrays["train_features"].shape[1]
+            if width != widths[folder.name]:
+                raise DataError(
+                    f"{validation / ARRAYS['train_features']}: features are {width} wide but those of "
+                    f"{folder.name} are {widths[folder.name]}; a split and its validation version must agree"
+                )
+            (target / "validation").mkdir()
+            for key, array in validation_arrays.items():
                 np.save(target / "validation" / f"{key}.npy", array)
         prepared.append(split.name)
-    manifest = {
-        "name": name, "kind": "features", "family": family, "format_version": FORMAT_VERSION,
-        "zsbench_version": __version__, "source": str(root), "splits": prepared,
-    }  # fmt: skip
-    write_json_atomic(staging / "manifest.json", manifest)
-    if destination.exists():
-        shutil.rmtree(destination)
-    staging.rename(destination)
-    return destination
+    return prepared
 
 
 def load_split_features(store: Path, split: ClassSplit, validation: bool = False) -> SplitFeatures | None:
     """The features of one split (or its validation version); None when the store has no validation version."""
+    staging.recover(store.parent, store.name)
     manifest_path = store / "manifest.json"
     manifest: dict[str, Any] = json.loads(manifest_path.read_text())
     if split.name not in manifest["splits"]:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from zsbench import paths
 from zsbench.catalog import DATASETS
+from zsbench.data import values
 from zsbench.data.datasets import DatasetSpec
 from zsbench.data.preprocess import PrepareOptions, to_fixed_length
 from zsbench.data.readers import arrays, ntu, pku
@@ -39,6 +40,7 @@ def prepare_synthetic(name: str, config: SynthConfig, progress: Progress | None 
     spec = DATASETS.get(name)
     if not spec.synthetic:
         raise DataError(f"{name} is not a synthetic dataset")
+    paths.require_writable(paths.datasets_dir(), "datasets")
     skeletons, rows = synth_samples(config, progress)
     index = pd.DataFrame(rows)
     manifest = {
@@ -76,7 +78,7 @@ def _parse_ntu(task: tuple[int, str, PrepareOptions]) -> Parsed:
     path = Path(file_name)
     try:
         checksum = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
-        sequence = ntu.select_bodies(ntu.parse_skeleton(path))
+        sequence = ntu.select_bodies(ntu.parse_skeleton(path, options.non_finite))
         bodies = int((np.abs(sequence).sum(axis=(0, 2, 3)) > 0).sum())
         return Parsed(position, to_fixed_length(sequence, options), len(sequence), bodies, checksum, None)
     except (DataError, OSError) as error:
@@ -118,11 +120,44 @@ def _collect(
     if not kept:
         raise DataError("no usable samples were found")
     kept.sort(key=lambda r: r.position)
-    if skipped:
-        compact = writer.open_array(len(kept), options.frames, options.dtype)
-        compact[:] = array[[r.position for r in kept]]
+    if skipped:  # the kept samples, in order, into a second file that then replaces the first
+        compact = writer.open_array(len(kept), options.frames, options.dtype, file_name="compact.npy")
+        for row, result in enumerate(kept):
+            compact[row] = array[result.position]
+        del array
+        writer.replace_array(compact, "compact.npy")
         array = compact
     return array, kept, skipped
+
+
+def _ntu_files(folder: Path, family: str, skip_bad: bool) -> tuple[list[Path], list[dict[str, str]]]:
+    """The ``.skeleton`` files under ``folder`` that belong to ``family``, and those refused by name.
+
+    Names must match SsssCcccPpppRrrrAaaa with numbers valid for the family (ntu60: S001-S017 files are
+    kept, later setups are the NTU-120 part and left out; A061 or P041 there is an error). A sample name
+    found twice (in two subfolders) is an error.
+    """
+    kept: list[Path] = []
+    refused: list[dict[str, str]] = []
+    seen: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*.skeleton")):
+        try:
+            if not ntu.NAME_PATTERN.match(path.stem):
+                raise DataError("file name does not match the name pattern SsssCcccPpppRrrrAaaa.skeleton")
+            meta = ntu.parse_name(path.stem)
+            if family == "ntu60" and meta.setup > NTU60_SETUPS:
+                continue
+            ntu.check_family(meta, family)
+        except DataError as error:
+            if not skip_bad:
+                raise DataError(f"{path}: {error} (use --skip-bad to skip such files and list them)") from None
+            refused.append({"input": str(path), "reason": str(error)})
+            continue
+        if path.stem in seen:
+            raise DataError(f"{path}: sample {path.stem} is also {seen[path.stem]}; each sample must appear once")
+        seen[path.stem] = path
+        kept.append(path)
+    return kept, refused
 
 
 def prepare_ntu(
@@ -137,15 +172,9 @@ def prepare_ntu(
     """A store from a folder of raw NTU RGB+D ``.skeleton`` files (searched recursively)."""
     spec = DATASETS.get(name)
     folder = _require_root(spec, root)
-    pattern = re.compile(r"^S\d{3}C\d{3}P\d{3}R\d{3}A\d{3}$")
-    files = sorted(p for p in folder.rglob("*.skeleton") if pattern.match(p.stem))
-    bad_names = sorted(p.name for p in folder.rglob("*.skeleton") if not pattern.match(p.stem))
-    if bad_names and not skip_bad:
-        raise DataError(f"{folder}: file {bad_names[0]} does not match the name pattern SsssCcccPpppRrrrAaaa.skeleton")
+    files, bad_names = _ntu_files(folder, spec.family, skip_bad)
     missing = ntu.read_missing_list(missing_list) if missing_list is not None else set()
     files = [p for p in files if p.stem not in missing]
-    if spec.family == "ntu60":
-        files = [p for p in files if ntu.parse_name(p.stem).setup <= NTU60_SETUPS]
     if not files:
         raise DataError(f"{folder}: no NTU .skeleton files for {name} (searched recursively)")
     tasks = [(position, str(path), options) for position, path in enumerate(files)]
@@ -172,8 +201,7 @@ def prepare_ntu(
             "missing_list": str(missing_list) if missing_list else None,
             "excluded_as_missing": len(missing),
             "inputs": [{"file": files[r.position].name, "blake2b": r.checksum} for r in kept],
-            "skipped": skipped
-            + [{"input": n, "reason": "file name does not match SsssCcccPpppRrrrAaaa"} for n in bad_names],
+            "skipped": skipped + bad_names,
         }
         return writer.finish(array, pd.DataFrame(rows), manifest)
 
@@ -181,9 +209,9 @@ def prepare_ntu(
 def _parse_pku(task: tuple[int, str, str, int, int, PrepareOptions]) -> Parsed:
     position, skeleton_file, label_file, segment_number, frame_base, options = task
     try:
-        skeleton = pku.read_skeleton(Path(skeleton_file))
+        skeleton = pku.read_skeleton(Path(skeleton_file), options.non_finite)
         segment = pku.read_labels(Path(label_file))[segment_number]
-        piece = pku.cut_segments(skeleton, [segment], frame_base, source=skeleton_file)[0]
+        piece = pku.cut_segments(skeleton, [segment], frame_base, source=skeleton_file, label_file=label_file)[0]
         bodies = int((np.abs(piece).sum(axis=(0, 2, 3)) > 0).sum())
         return Parsed(position, to_fixed_length(piece, options), len(piece), bodies, "", None)
     except (DataError, OSError) as error:
@@ -204,6 +232,8 @@ def prepare_pku(
     performers, so the sequence number stands in for the subject (it groups samples for validation).
     """
     spec = DATASETS.get("pku-mmd")
+    if frame_base not in (0, 1):
+        raise UsageError(f"--frame-base is {frame_base}, expected 0 or 1 (the base of the label files' frame indices)")
     folder = _require_root(spec, root)
     skeleton_dir, label_dir, split_dir = (
         folder / "PKU_Skeleton_Renew",
@@ -233,6 +263,7 @@ def prepare_pku(
             )  # fmt: skip
     if not tasks:
         raise DataError(f"{label_dir}: no label files")
+    unlisted = sorted({str(r["sample"]).split("#")[0] for r in rows if "unlisted" in _partition_values(r)})
     with StoreWriter(paths.datasets_dir(), "pku-mmd") as writer:
         results = _parallel(tasks, _parse_pku, workers if workers is not None else (os.cpu_count() or 1))
         array, kept, skipped = _collect(
@@ -245,9 +276,36 @@ def prepare_pku(
             "synthetic": False,
             "preprocessing": {**options.to_dict(), "frame_base": frame_base, "segments": "half-open [start, end)"},
             "inputs": sorted({Path(t[1]).name for t in tasks}),
+            "unlisted_videos": unlisted,
             "skipped": skipped,
         }
         return writer.finish(array, index, manifest)
+
+
+def _partition_values(row: dict[str, Any]) -> list[Any]:
+    return [value for key, value in row.items() if key.startswith("partition_")]
+
+
+def _finite_sample(data: np.ndarray, position: int, options: PrepareOptions, name: str) -> np.ndarray:
+    """Sample ``position`` (3, T, 25, M) of an array as float32, checked under the non-finite policy.
+
+    ``name`` says where it is ("FILE: key 'x_train', sample 3") in an error.
+    """
+    with np.errstate(over="ignore"):
+        sample = np.array(data[position], dtype=np.float32)
+
+    def where(index: tuple[int, ...]) -> str:
+        channel, frame, joint, body = index
+        return f"{name}: frame {frame}, joint {joint + 1}, body {body + 1}, coordinate {'xyz'[channel]}"
+
+    values.finite(sample, options.non_finite, where, name)
+    return sample
+
+
+def _check_labels(labels: np.ndarray, family: str, source: str) -> np.ndarray:
+    from zsbench.splits import NUM_CLASSES
+
+    return values.class_labels(labels, NUM_CLASSES[family], family, lambda i: f"{source}: sample {i}")
 
 
 def prepare_arrays(
@@ -263,6 +321,8 @@ def prepare_arrays(
     options = options or PrepareOptions()
     if npz is not None:
         x_train, y_train, x_test, y_test = arrays.load_ctrgcn_npz(npz)
+        y_train = _check_labels(y_train, spec.family, f"{npz}: key 'y_train'")
+        y_test = _check_labels(y_test, spec.family, f"{npz}: key 'y_test'")
         data = np.concatenate([x_train, x_test])
         labels = np.concatenate([y_train, y_test])
         split = ["train"] * len(x_train) + ["test"] * len(x_test)
@@ -272,27 +332,58 @@ def prepare_arrays(
              "setup": -1, "replication": -1, f"partition_{partition}": split}
         )  # fmt: skip
         source = f"CTR-GCN arrays {npz}"
+        train_count = len(x_train)
+
+        def describe(i: int) -> str:
+            part, row = ("x_train", i) if i < train_count else ("x_test", i - train_count)
+            return f"{npz}: key {part!r}, sample {row}"
+
     elif stgcn is not None:
         data, labels, names = arrays.load_stgcn(*stgcn)
-        metas = [ntu.parse_name(n.removesuffix(".skeleton")) for n in names]
+        labels = _check_labels(labels, spec.family, str(stgcn[1]))
+        metas = _stgcn_names(names, labels, spec.family, stgcn[1])
         index = pd.DataFrame(
             {"sample": [m.stem for m in metas], "label": labels, "subject": [m.subject for m in metas],
              "camera": [m.camera for m in metas], "setup": [m.setup for m in metas],
              "replication": [m.replication for m in metas]}
         )  # fmt: skip
         source = f"ST-GCN arrays {stgcn[0]} + {stgcn[1]}"
+        data_path = stgcn[0]
+
+        def describe(i: int) -> str:
+            return f"{data_path}: sample {i}"
+
     else:
         raise DataError("give a CTR-GCN .npz or an ST-GCN data .npy and label .pkl")
-    frames_present = (np.abs(data).sum(axis=(1, 3, 4)) > 0).sum(axis=1)
-    index["frames"] = frames_present
+    frames_present = np.zeros(len(data), dtype=np.int64)
     with StoreWriter(paths.datasets_dir(), name) as writer:
         array = writer.open_array(len(data), options.frames, options.dtype)
         for position in range(len(data)):
-            sample = np.asarray(data[position], dtype=np.float32)  # (3, T, 25, 2)
+            sample = _finite_sample(data, position, options, describe(position))  # (3, T, 25, 2)
+            frames_present[position] = int((np.abs(sample).sum(axis=(0, 2, 3)) > 0).sum())
             valid = sample[:, : max(int(frames_present[position]), 1)].transpose(1, 3, 2, 0)
             array[position] = to_fixed_length(valid, options)
+        index["frames"] = frames_present
         manifest = {"family": spec.family, "source": source, "synthetic": False, "preprocessing": options.to_dict()}
         return writer.finish(array, index, manifest)
+
+
+def _stgcn_names(names: list[str], labels: np.ndarray, family: str, label_path: Path) -> list[ntu.SampleName]:
+    """Parse the sample names of an ST-GCN label pickle; each must fit the family and agree with its label."""
+    metas = []
+    for position, name in enumerate(names):
+        try:
+            meta = ntu.parse_name(name.removesuffix(".skeleton"))
+            ntu.check_family(meta, family)
+        except DataError as error:
+            raise DataError(f"{label_path}: sample {position}: {error}") from None
+        if meta.label != labels[position]:
+            raise DataError(
+                f"{label_path}: sample {position}: label is {labels[position]} but the name {name!r} says action "
+                f"A{meta.label + 1:03d} (label {meta.label}, 0-based)"
+            )
+        metas.append(meta)
+    return metas
 
 
 SMIE_FILES = ("seen_train_data.npy", "seen_train_label.npy", "unseen_data.npy", "unseen_label.npy")
@@ -345,9 +436,9 @@ def prepare_smie_splits(name: str, root: Path | None, options: PrepareOptions | 
         with StoreWriter(destination, f"smie_{number}") as writer:
             out = writer.open_array(len(labels), options.frames, options.dtype)
             position = 0
-            for array in data:
+            for array, file_name in zip(data, ("seen_train_data.npy", "unseen_data.npy"), strict=True):
                 for row in range(len(array)):
-                    sample = np.asarray(array[row], dtype=np.float32)
+                    sample = _finite_sample(array, row, options, f"{split_folder / file_name}: sample {row}")
                     frames = max(int((np.abs(sample).sum(axis=(0, 2, 3)) > 0).sum()), 1)
                     out[position] = to_fixed_length(sample[:, :frames].transpose(1, 3, 2, 0), options)
                     position += 1

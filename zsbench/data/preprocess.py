@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from zsbench.data.skeleton import CENTRE_JOINT, MAX_BODIES
+from zsbench.data.values import check_policy
 from zsbench.errors import UsageError
 
 TEMPORAL_MODES = ("resample", "pad")
@@ -22,8 +23,9 @@ class PrepareOptions:
     temporal: str = (
         "resample"  # resample: linear interpolation of all frames to `frames`; pad: first `frames`, zero tail
     )
-    centre: bool = False  # subtract actor 1's SpineMid in its first frame from every joint (CTR-GCN style)
+    centre: bool = False  # subtract actor 1's SpineMid in its first present frame from every joint (CTR-GCN style)
     dtype: str = "float32"  # float32 | float16
+    non_finite: str = "error"  # error: a nan/inf coordinate is a DataError | zero: it is set to 0 (recorded)
 
     def __post_init__(self) -> None:
         if self.temporal not in TEMPORAL_MODES:
@@ -32,9 +34,21 @@ class PrepareOptions:
             raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.frames < 2:
             raise UsageError(f"frames must be at least 2, got {self.frames}")
+        check_policy(self.non_finite)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def centre_of(sequence: np.ndarray) -> np.ndarray:
+    """Actor 1's SpineMid (x, y, z) in the first frame where actor 1 is present, as the CTR-GCN scripts centre.
+
+    ``sequence`` is (T, M, 25, 3); zeros when actor 1 is never present.
+    """
+    present = np.flatnonzero(np.any(sequence[:, 0] != 0, axis=(1, 2)))
+    if not len(present):
+        return np.zeros(3, dtype=sequence.dtype)
+    return np.asarray(sequence[present[0], 0, CENTRE_JOINT])
 
 
 def to_fixed_length(sequence: np.ndarray, options: PrepareOptions) -> np.ndarray:
@@ -42,7 +56,7 @@ def to_fixed_length(sequence: np.ndarray, options: PrepareOptions) -> np.ndarray
     padded = np.zeros((sequence.shape[0], MAX_BODIES, *sequence.shape[2:]), dtype=np.float32)
     padded[:, : sequence.shape[1]] = sequence[:, :MAX_BODIES]
     if options.centre and len(padded):
-        padded = padded - padded[0, 0, CENTRE_JOINT] * (np.abs(padded).sum(axis=(2, 3), keepdims=True) > 0)
+        padded = padded - centre_of(padded) * (np.abs(padded).sum(axis=(2, 3), keepdims=True) > 0)
     length, target = padded.shape[0], options.frames
     if length == 0:
         fixed = np.zeros((target, *padded.shape[1:]), dtype=np.float32)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from zsbench import runtime
+from zsbench.config import bounded
 from zsbench.methods.base import FeatureSet, Method, MethodParams
 from zsbench.methods.training import EpochMonitor
 from zsbench.seeding import seed_everything, torch_generator
@@ -24,11 +25,11 @@ from zsbench.text.bank import TextBank
 @dataclass
 class DeviseParams(MethodParams):
     text_slot: str = "label_global"  # ours: class name + global description sentence
-    epochs: int = 60  # ours: fixed budget, no selection on test data
-    batch_size: int = 128  # ours
-    lr: float = 1e-3  # ours (Adam)
-    weight_decay: float = 1e-4  # ours
-    logit_scale: float = 10.0  # ours: cosine logits times a fixed scale (temperature 0.1)
+    epochs: int = bounded(60, ge=1)  # ours: fixed budget, no selection on test data
+    batch_size: int = bounded(128, ge=1)  # ours
+    lr: float = bounded(1e-3, gt=0)  # ours (Adam)
+    weight_decay: float = bounded(1e-4, ge=0)  # ours
+    logit_scale: float = bounded(10.0, gt=0)  # ours: cosine logits times a fixed scale (temperature 0.1)
 
 
 class Devise(Method):

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from zsbench import runtime
+from zsbench.config import bounded
 from zsbench.methods.base import FeatureSet, Method, MethodParams
 from zsbench.methods.training import EpochMonitor, same_label_kl_loss, warmup_cosine
 from zsbench.seeding import seed_everything, torch_generator
@@ -39,13 +40,13 @@ SCORE_CHUNK = 512
 class DvtaParams(MethodParams):
     use_sde: bool = True  # released: on (ablation: DA only)
     use_aa: bool = True  # released: on (ablation: DA + SDE)
-    lr: float = 1e-4  # ours; released 1e-6 NTU-60 / 5e-6 NTU-120 / 1e-5 PKU-MMD on SynSE features
-    epochs: int = 100  # released
-    warmup_epochs: int = 15  # released: linear from 0, then cosine to 0
-    batch_size: int = 128  # released
-    temperature_init: float = 0.1  # released: τ1 and τ2 learnable, scores divided by them
-    target_sharpness: float = 10.0  # released: targets softmax(10 × same-label mask)
-    test_batch_size: int = 64  # released; used only by the paper quirk batch_averaged_accuracy
+    lr: float = bounded(1e-4, gt=0)  # ours; released 1e-6 NTU-60 / 5e-6 NTU-120 / 1e-5 PKU-MMD on SynSE features
+    epochs: int = bounded(100, ge=1)  # released
+    warmup_epochs: int = bounded(15, ge=0)  # released: linear from 0, then cosine to 0
+    batch_size: int = bounded(128, ge=1)  # released
+    temperature_init: float = bounded(0.1, gt=0)  # released: τ1 and τ2 learnable, scores divided by them
+    target_sharpness: float = bounded(10.0, gt=0)  # released: targets softmax(10 × same-label mask)
+    test_batch_size: int = bounded(64, ge=1)  # released; used only by the paper quirk batch_averaged_accuracy
 
 
 def leaky_sigmoid(x: torch.Tensor) -> torch.Tensor:

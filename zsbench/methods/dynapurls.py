@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from zsbench import runtime
+from zsbench.config import bounded
 from zsbench.errors import UsageError
 from zsbench.kernels.refine import FUNCTION_DEFAULTS, RELEASED, RefineConfig, refine_with
 from zsbench.methods.base import FeatureSet, Method, MethodParams, module_state, restored
@@ -51,23 +52,23 @@ POOLINGS = ("attention", "partition")
 class DynaPurlsParams(MethodParams):
     slots: str = "all"  # released: all 8 slots (configs 10r/12r/24r/5r2-4); "g" = global only (config 5r)
     pooling: str = "attention"  # released: description-queried attention; "partition" = fixed parts (ablation)
-    heads: int = 2  # released
-    key_dim: int = 150  # released
-    hidden: int = 1024  # released (proj_hidden_size; the config's 512 is ignored by the code)
-    dropout: float = 0.5  # released
-    multiplier_init: float = 2.66  # released: ln(1/0.07), used as a plain multiplier
-    lr: float = 1e-4  # released: Adam, no weight decay
-    epochs: int = 100  # released (5r2-4: 50)
-    batch_size: int = 256  # released
-    plateau_factor: float = 0.1  # released ReduceLROnPlateau
-    plateau_patience: int = 25  # released
-    plateau_cooldown: int = 3  # released
-    score_fusion: float = 0.0  # ours: weight of the mean part/phase similarity added to the global score
+    heads: int = bounded(2, ge=1)  # released
+    key_dim: int = bounded(150, ge=1)  # released
+    hidden: int = bounded(1024, ge=1)  # released (proj_hidden_size; the config's 512 is ignored by the code)
+    dropout: float = bounded(0.5, ge=0, lt=1)  # released
+    multiplier_init: float = bounded(2.66, gt=0)  # released: ln(1/0.07), used as a plain multiplier
+    lr: float = bounded(1e-4, gt=0)  # released: Adam, no weight decay
+    epochs: int = bounded(100, ge=1)  # released (5r2-4: 50)
+    batch_size: int = bounded(256, ge=1)  # released
+    plateau_factor: float = bounded(0.1, gt=0, lt=1)  # released ReduceLROnPlateau
+    plateau_patience: int = bounded(25, ge=0)  # released
+    plateau_cooldown: int = bounded(3, ge=0)  # released
+    score_fusion: float = bounded(0.0, ge=0)  # ours: weight of the mean part/phase similarity added to the global score
     refine: bool = True  # released: DynaPURLS = PURLS + refinement; False scores the trained PURLS model
     refine_preset: str = "validated"  # validated: chosen on the validation fold (strict; paper uses released) |
     # released (test.py: lr 1e-2, M 16, τ 0.1, 1 step) | function_defaults (lr 1e-3, M 256, τ 0.5, 20 steps)
     refine_mode: str = "online"  # released: online stream; offline = ours, order- and batch-size-invariant
-    refine_batch_size: int = 256  # released, shuffled (order from a recorded seed)
+    refine_batch_size: int = bounded(256, ge=1)  # released, shuffled (order from a recorded seed)
     refine_loss_queries: str = "pseudo_label"  # released: the refinement loss pools a sample with its pseudo-label's
     # queries and scores every class with that one embedding; "candidates" (ours): as the strict prediction does
 

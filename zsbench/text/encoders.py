@@ -166,6 +166,12 @@ def load_text_encoder(spec: str) -> TextEncoder | PrecomputedClassEmbeddings:
                 raise DataError(f"{path}: not a readable .npy array ({error})") from error
             if table.ndim != 2 or not np.isfinite(table).all():
                 raise DataError(f"{path}: expected a finite 2-D array (classes, D), found shape {table.shape}")
+            zero_rows = np.flatnonzero(~np.any(table != 0, axis=1))
+            if len(zero_rows):
+                raise DataError(
+                    f"{path}: row {int(zero_rows[0])} (class {int(zero_rows[0])}) is all zeros; "
+                    "every class needs a non-zero embedding"
+                )
             digest = hashlib.sha256(table.tobytes()).hexdigest()[:16]
             return PrecomputedClassEmbeddings(path, f"npy:{digest}", table)
         _require_local(path, "CLIP" if kind == "clip" else "text encoder")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from zsbench.data import values
 from zsbench.data.skeleton import MAX_BODIES, NUM_JOINTS
 from zsbench.errors import DataError
 
@@ -46,8 +47,9 @@ def load_ctrgcn_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     """(x_train, y_train, x_test, y_test) of an SGN / CTR-GCN file such as ``NTU60_CS.npz``.
 
     ``x_*`` (N, T, 150) body-major, then joint, then xyz, becomes (N, 3, T, 25, 2) (a transposed view, not a
-    copy); one-hot ``y_*`` becomes 0-based int64. Single-person samples keep body 2 as the copy of body 1 that
-    these files hold.
+    copy); one-hot ``y_*`` becomes 0-based int64. In a single-person sample body 2 is all zeros, as the CTR-GCN
+    scripts write it (``seq_transformation`` pads the missing actor with zeros; formats.md §6b says it is a copy
+    of body 1, which is wrong). Values are not checked here; :func:`zsbench.data.prepare.prepare_arrays` does.
     """
     try:
         archive = np.load(path, allow_pickle=False)
@@ -99,13 +101,22 @@ def load_stgcn(data_path: Path, label_path: Path) -> tuple[np.ndarray, np.ndarra
     if not isinstance(content, (tuple, list)) or len(content) not in (2, 3):
         raise DataError(f"{label_path}: expected a pickled (names, labels) tuple, got {type(content).__name__}")
     names, raw_labels = content[0], content[1]
+    if isinstance(raw_labels, np.ndarray):
+        raw_labels = raw_labels.reshape(-1).tolist() if raw_labels.dtype.kind not in "iu" else raw_labels.reshape(-1)
     try:
-        labels = np.asarray(raw_labels, dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError) as error:
-        raise DataError(f"{label_path}: labels are not integers ({error})") from error
-    names = [str(name) for name in names]
+        labels = values.integer_labels(raw_labels, lambda i: f"{label_path}: sample {i}")
+        names = [str(name) for name in names]
+    except TypeError as error:
+        raise DataError(f"{label_path}: expected a sequence of names and a sequence of labels ({error})") from error
     if not len(names) == len(labels) == data.shape[0]:
         raise DataError(
             f"{label_path}: {len(names)} names and {len(labels)} labels for the {data.shape[0]} samples of {data_path}"
         )
+    first_seen: dict[str, int] = {}
+    for position, name in enumerate(names):
+        if name in first_seen:
+            raise DataError(
+                f"{label_path}: sample {position}: name {name!r} repeats sample {first_seen[name]}; names must be unique"
+            )
+        first_seen[name] = position
     return data, labels, names

@@ -16,6 +16,7 @@ from typing import NoReturn, TextIO
 
 import numpy as np
 
+from zsbench.data import values
 from zsbench.data.skeleton import NUM_JOINTS, PARENT
 from zsbench.errors import DataError
 
@@ -33,6 +34,9 @@ NOISE_FRAME_RATIO = 0.69754
 DEPTH_CAMERA = (365.0, 365.0, 256.0, 212.0)  # fx, fy, cx, cy for the 512x424 depth frame
 COLOR_CAMERA = (1060.0, 1060.0, 960.0, 540.0)  # the same for the 1920x1080 colour frame
 BODY_ID_BASE = 72057594037927936  # 2**56; real bodyIDs are this plus a few thousand
+CAMERAS = 3
+# Per family: the largest setup, performer and action number a sample name may carry.
+FAMILY_LIMITS = {"ntu60": (17, 40, 60), "ntu120": (32, 106, 120)}
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class BodyTrack:
 class SkeletonSequence:
     num_frames: int
     bodies: dict[int, BodyTrack]  # keyed by bodyID, in order of first appearance
+    non_finite: int = 0  # coordinates that were non-finite and set to 0 (policy "zero")
 
 
 def parse_name(stem: str) -> SampleName:
@@ -65,7 +70,33 @@ def parse_name(stem: str) -> SampleName:
     if match is None:
         raise DataError(f"sample name {stem!r} does not match SsssCcccPpppRrrrAaaa (e.g. S001C002P003R002A013)")
     setup, camera, subject, replication, action = (int(group) for group in match.groups())
+    for field, letter, value in (
+        ("setup", "S", setup),
+        ("camera", "C", camera),
+        ("performer", "P", subject),
+        ("replication", "R", replication),
+        ("action", "A", action),
+    ):
+        if value < 1:
+            raise DataError(f"sample name {stem!r}: {field} {letter}{value:03d} is not valid, numbers start at 1")
+    if camera > CAMERAS:
+        raise DataError(f"sample name {stem!r}: camera C{camera:03d} is not valid, expected C001..C{CAMERAS:03d}")
     return SampleName(setup, camera, subject, replication, action - 1)
+
+
+def check_family(name: SampleName, family: str) -> None:
+    """Raise a DataError when a (valid) sample name cannot belong to ``family`` (ntu60 or ntu120)."""
+    setups, performers, actions = FAMILY_LIMITS[family]
+    for field, letter, value, limit in (
+        ("setup", "S", name.setup, setups),
+        ("performer", "P", name.subject, performers),
+        ("action", "A", name.label + 1, actions),
+    ):
+        if value > limit:
+            raise DataError(
+                f"sample name {name.stem!r}: {field} {letter}{value:03d} is not in {family} "
+                f"(expected {letter}001..{letter}{limit:03d})"
+            )
 
 
 def read_missing_list(path: Path) -> set[str]:
@@ -216,7 +247,8 @@ def _joints(lines: list[bytes], info_lines: list[int]) -> np.ndarray:
     rows: list[bytes] = []
     for index in info_lines:
         rows.extend(lines[index + 2 : index + 2 + NUM_JOINTS])
-    return _table(rows, JOINT_FIELDS)[:, :3].astype(np.float32).reshape(-1, NUM_JOINTS, 3)
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, which parse_skeleton reports
+        return _table(rows, JOINT_FIELDS)[:, :3].astype(np.float32).reshape(-1, NUM_JOINTS, 3)
 
 
 def _body_ids(lines: list[bytes], info_lines: list[int]) -> list[int]:
@@ -248,10 +280,12 @@ def _group_bodies(body_ids: list[int], frame_of_block: list[int], joints: np.nda
     return bodies
 
 
-def parse_skeleton(path: Path) -> SkeletonSequence:
+def parse_skeleton(path: Path, non_finite: str = "error") -> SkeletonSequence:
     """Read a raw ``.skeleton`` file (CRLF or LF). BodyIDs stay Python ints; only x, y, z of each joint are kept.
 
     A bodyID that appears twice in one frame keeps both entries (its ``frames`` then repeats that index).
+    A non-finite x, y or z (``nan``, ``inf``, or a value beyond float32) is a DataError naming its line and
+    field, unless ``non_finite`` is ``"zero"``: then it is set to 0 and counted in ``non_finite``.
     """
     try:
         data = path.read_bytes()
@@ -265,7 +299,14 @@ def parse_skeleton(path: Path) -> SkeletonSequence:
     except (ValueError, IndexError) as error:
         _diagnose(path, lines)
         raise DataError(f"{path}: not a valid .skeleton file ({error})") from error
-    return SkeletonSequence(num_frames, _group_bodies(body_ids, frame_of_block, joints))
+
+    def where(position: tuple[int, ...]) -> str:
+        block, joint, axis = position
+        line = info_lines[block] + 3 + joint
+        return f"{path}: line {line}: field {axis + 1} ({'xyz'[axis]}) of the joint line"
+
+    replaced = values.finite(joints, non_finite, where, str(path))
+    return SkeletonSequence(num_frames, _group_bodies(body_ids, frame_of_block, joints), replaced)
 
 
 # --- the plain reference parser ----------------------------------------------------------------------------------
@@ -400,7 +441,12 @@ def select_bodies(sequence: SkeletonSequence, max_bodies: int = 2) -> np.ndarray
        cover it; a slot that is still empty overlaps nothing. A body that fits nowhere is discarded.
     5. Frames where every slot is empty (all zeros) are dropped, which also removes 0-body frames.
 
-    A single-body sequence leaves the other slots all zeros.
+    A single-body sequence leaves the other slots all zeros. A body whose track has a gap (absent in some
+    frames between its first and last) keeps its true frame indices: its slot is zeros in the gap, and a gap
+    frame is dropped only when every slot is empty there. Frame intervals are closed (``[first, last]``), so
+    two bodies that share exactly one frame overlap: the second does not join the first one's slot and goes
+    to the next slot that it does not overlap (zsbench's rule; the step-4 wording of formats.md §6c leaves
+    that case open).
     """
     tracks = _drop_short(sequence.bodies)
     ranked = _drop_spread_and_rank(tracks) if len(tracks) > 1 else list(tracks)

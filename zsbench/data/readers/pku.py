@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zsbench.data import values as checks
 from zsbench.data.skeleton import MAX_BODIES, NUM_JOINTS
 from zsbench.errors import DataError
 
@@ -26,6 +28,7 @@ class Segment:
     start: int
     end: int
     confidence: int  # 1 slight, 2 strong
+    line: int = dataclasses.field(default=0, compare=False)  # 1-based line in the label file (0: not from a file)
 
     @property
     def length(self) -> int:
@@ -57,8 +60,12 @@ def _diagnose_skeleton(path: Path) -> None:
                 ) from None
 
 
-def read_skeleton(path: Path) -> np.ndarray:
-    """One video's skeletons, float32 (T, 2, 25, 3); body 2 is all zeros when only one person is present."""
+def read_skeleton(path: Path, non_finite: str = "error") -> np.ndarray:
+    """One video's skeletons, float32 (T, 2, 25, 3); body 2 is all zeros when only one person is present.
+
+    A non-finite value is a DataError naming its line and position, unless ``non_finite`` is ``"zero"``
+    (then it is set to 0).
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data", handled below
@@ -73,7 +80,14 @@ def read_skeleton(path: Path) -> np.ndarray:
     if values.shape[1] != FRAME_VALUES:
         _diagnose_skeleton(path)
         raise DataError(f"{path}: {values.shape[1]} values per line, expected {FRAME_VALUES}")
-    return values.astype(np.float32).reshape(-1, MAX_BODIES, NUM_JOINTS, 3)
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, reported below
+        frames = values.astype(np.float32)
+
+    def where(position: tuple[int, ...]) -> str:
+        return f"{path}: line {position[0] + 1}: value {position[1] + 1}"
+
+    checks.finite(frames, non_finite, where, str(path))
+    return frames.reshape(-1, MAX_BODIES, NUM_JOINTS, 3)
 
 
 def _parse_label_line(path: Path, number: int, line: str) -> Segment:
@@ -90,7 +104,7 @@ def _parse_label_line(path: Path, number: int, line: str) -> Segment:
         raise DataError(f"{path}: line {number}: start {start} and end {end}, expected 0 <= start < end")
     if confidence not in CONFIDENCES:
         raise DataError(f"{path}: line {number}: confidence is {confidence}, expected 1 (slight) or 2 (strong)")
-    return Segment(label - 1, start, end, confidence)
+    return Segment(label - 1, start, end, confidence, number)
 
 
 def read_labels(path: Path) -> list[Segment]:
@@ -128,21 +142,31 @@ def read_split(path: Path) -> tuple[list[str], list[str]]:
 
 
 def cut_segments(
-    skeleton: np.ndarray, segments: list[Segment], frame_base: int = 0, source: str = "skeleton"
+    skeleton: np.ndarray,
+    segments: list[Segment],
+    frame_base: int = 0,
+    source: str = "skeleton",
+    label_file: str | None = None,
 ) -> list[np.ndarray]:
     """Slice each segment out of a video's (T, ...) array as ``skeleton[start - frame_base : end - frame_base]``.
 
     Intervals are half-open, as most PKU-MMD code treats them; ``frame_base=1`` reads start and end as 1-based.
-    The slices are views. ``source`` names the video in error messages.
+    The slices are views. ``source`` names the video in error messages; with ``label_file``, an error names
+    that file and the segment's line in it (the place to fix).
     """
+    if frame_base not in (0, 1):
+        raise DataError(f"frame_base is {frame_base}, expected 0 or 1")
     frames = len(skeleton)
     pieces = []
     for position, segment in enumerate(segments, 1):
         first, last = segment.start - frame_base, segment.end - frame_base
         if first < 0 or last > frames or first >= last:
-            raise DataError(
-                f"{source}: segment {position} (label {segment.label + 1}, frames {segment.start}..{segment.end}) "
-                f"does not fit in {frames} frames with frame_base {frame_base}"
-            )
+            what = f"segment {position} (label {segment.label + 1}, frames {segment.start}..{segment.end})"
+            if label_file is not None:
+                raise DataError(
+                    f"{label_file}: line {segment.line}: {what} does not fit in the {frames} frames of {source} "
+                    f"with frame_base {frame_base}"
+                )
+            raise DataError(f"{source}: {what} does not fit in {frames} frames with frame_base {frame_base}")
         pieces.append(skeleton[first:last])
     return pieces
