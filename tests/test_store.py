@@ -57,3 +57,22 @@ def test_corrupt_or_inconsistent_stores_are_named(tmp_path: Path) -> None:
     (tmp_path / "old" / "manifest.json").write_text(json.dumps({**manifest, "format_version": 0}))
     with pytest.raises(DataError, match="format_version"):
         store.load_store(tmp_path, "old", "hint")
+
+
+def test_a_full_disk_while_writing_a_run_record_is_a_clear_error_that_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from zsbench.results.record import RunRecord
+    from zsbench.results.store import write_record
+
+    record = RunRecord("abc123", {}, {}, {}, {}, {"zsl_top1": 0.5}, {}, {}, {}, {}, {}, {})
+
+    def full(self: Path, *args: object, **kwargs: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(DataError, match="No space left on device"):
+        write_record(tmp_path, record, {"scores": np.zeros(3)})
+    assert list(tmp_path.iterdir()) == []

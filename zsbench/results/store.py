@@ -42,6 +42,12 @@ def write_record(results_dir: Path, record: RunRecord, arrays: dict[str, np.ndar
         os.replace(arrays_tmp, results_dir / f"{record.run_id}.npz")
         json_tmp.write_text(json.dumps(record.to_dict(), indent=1, sort_keys=True, default=_jsonable, allow_nan=False))
         os.replace(json_tmp, record_path(results_dir, record.run_id))
+    except OSError as error:
+        if not record_path(results_dir, record.run_id).is_file():
+            (results_dir / f"{record.run_id}.npz").unlink(missing_ok=True)  # no arrays without their record
+        raise DataError(
+            f"{results_dir}: cannot write the record of run {record.run_id} ({error.strerror or error}); nothing was kept"
+        ) from error
     finally:
         for leftover in (arrays_tmp, json_tmp):
             leftover.unlink(missing_ok=True)
