@@ -41,20 +41,27 @@ def test_default_backbone_follows_the_dataset_and_split_setting() -> None:
     assert DATASETS.get("ntu120").default_backbone("purls") == "shiftgcn"
 
 
-def test_jointmix_pools_exactly_its_map_and_skips_absent_bodies() -> None:
+def test_jointmix_pools_exactly_its_map_and_starts_as_the_tcn() -> None:
+    from zsbench.encoders.tcn import TemporalConvEncoder
+
     torch.manual_seed(0)
     model = JointMixEncoder(num_classes=4, dim=32, hidden=32).eval()
+    with torch.no_grad():
+        model.joint_weight.normal_()  # a trained-looking joint term, so the map differs across joints
     clips = torch.randn(3, 3, 64, 25, 2)
     clips[0, ..., 1] = 0  # one actor only
     maps = model.feature_map(clips)
     assert maps.shape == (3, 2, 32, 16, 25)
-    assert torch.count_nonzero(maps[0, 1]) == 0
+    assert (maps[1, 0, :, 3, 0] - maps[1, 0, :, 3, 7]).abs().max() > 1e-3  # tokens differ by joint
     present = torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.5, 0.5]])
     pooled = (maps.mean(dim=(3, 4)) * present[..., None]).sum(1)
     assert torch.allclose(model.features(clips), pooled, atol=1e-5)
-    # The second actor of clip 0 is absent: adding a second, absent actor changes nothing for clip 0.
-    alone = model.features(clips[:1])
-    assert torch.allclose(alone, model.features(clips)[:1], atol=1e-5)
+    # With the joint term at its initial zero, the encoder is exactly a tcn with the trunk's weights.
+    fresh = JointMixEncoder(num_classes=4, dim=32, hidden=32).eval()
+    tcn = TemporalConvEncoder(num_classes=4, dim=32, hidden=32).eval()
+    tcn.input_norm.load_state_dict(fresh.input_norm.state_dict())
+    tcn.body.load_state_dict(fresh.trunk.state_dict())
+    assert torch.allclose(fresh.features(clips), tcn.features(clips), atol=1e-5)
 
 
 def test_a_report_whose_rows_read_different_encoders_says_so() -> None:

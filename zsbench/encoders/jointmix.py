@@ -1,13 +1,18 @@
-"""A fast per-joint map encoder for the CPU: joint mixing by a learned matrix, depthwise temporal convolutions.
+"""A fast per-joint map encoder for the CPU: a whole-body temporal trunk plus a per-joint trajectory branch.
 
-Not a paper's backbone. It keeps the joint axis (so it yields the per-joint token map DynaPURLS and Neuron
-read) at a fraction of ST-GCN's cost: each block mixes joints with one learned V x V matrix (initialised
-to the column-normalised skeleton adjacency with self-loops, so it starts as one graph hop and can learn
-any long-range coupling), mixes channels with a 1x1 convolution, and convolves time depthwise (one 5-tap
-filter per channel). Weights are shared across joints, so a learned per-joint embedding is added after the
-stem to tell joints apart. The stem halves the frame rate, the second block halves it again: a 64-frame
-clip gives a (dim, 16, 25) map, the shape Neuron's released code reads. Absent actors (all-zero bodies)
-are not encoded, and pooled features are taken before the final (linear) 1x1 projection.
+Not a paper's backbone. Two branches over each actor's clip, both downsampling time by 4 (a 64-frame clip
+gives the 16 x 25 map Neuron's released code reads):
+
+- the whole-body trunk: exactly the layers of the fast ``tcn`` (all 75 coordinates of a frame as channels,
+  three temporal convolutions), giving a (dim, T/4) sequence that every joint's token shares;
+- the joint branch: each joint's own trajectory through two temporal convolutions shared across joints, with
+  a learned per-joint embedding and a learned 25 x 25 joint-mixing matrix (initialised to one graph hop)
+  between them, giving a (J, T/4, 25) map.
+
+The token of joint v at step t is ``trunk_t + W joint_{t,v}``, with W (dim x J) initialised to zero, so
+training starts from the tcn and learns how much each joint adds. Because the token is linear in the two
+branches, pooled features are computed from the pooled branches (exactly the pooled map) without building
+the map, which keeps training as cheap as the tcn plus the joint branch.
 """
 
 from __future__ import annotations
@@ -17,83 +22,64 @@ from torch import nn
 
 from zsbench.data.skeleton import NUM_JOINTS
 from zsbench.encoders.graph import spatial_partition
-from zsbench.encoders.joint_map import JointMapEncoder, residual_path
 from zsbench.encoders.tcn import centre
 
-WIDTHS = (32, 64, 96)  # block output channels at hidden=128; other values scale them
-STRIDES = (1, 2, 1)
-STEM_STRIDE = 2
-TEMPORAL_KERNEL = 5
+JOINT_WIDTHS = (32, 64)  # joint-branch channels at hidden=128; other values scale them (as the trunk's)
 
 
-class JointMixBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, stride: int, adjacency: torch.Tensor) -> None:
-        super().__init__()
-        self.mixing = nn.Parameter(adjacency.clone())  # (V, V): out joint w = sum_v x_v · mixing[v, w]
-        self.channels = nn.Conv2d(in_channels, out_channels, 1)
-        self.norm = nn.BatchNorm2d(out_channels)
-        self.temporal = nn.Conv2d(
-            out_channels, out_channels, (TEMPORAL_KERNEL, 1), (stride, 1), (TEMPORAL_KERNEL // 2, 0),
-            groups=out_channels,
-        )  # fmt: skip
-        self.temporal_norm = nn.BatchNorm2d(out_channels)
-        self.residual = residual_path(in_channels, out_channels, stride)
-        self.relu = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T, V)
-        y = self.relu(self.norm(self.channels(torch.matmul(x, self.mixing))))
-        return self.relu(self.temporal_norm(self.temporal(y)) + self.residual(x))
+def _temporal(in_channels: int, out_channels: int, kernel: int, stride: int) -> list[nn.Module]:
+    return [nn.Conv1d(in_channels, out_channels, kernel, stride, kernel // 2), nn.BatchNorm1d(out_channels), nn.ReLU()]
 
 
-class JointMixEncoder(JointMapEncoder):
+class JointMixEncoder(nn.Module):
     def __init__(self, num_classes: int, dim: int = 256, hidden: int = 128) -> None:
         super().__init__()
-        widths = tuple(max(8, w * hidden // 128) for w in WIDTHS)
+        channels = 3 * NUM_JOINTS
+        first, second = (max(8, w * hidden // 128) for w in JOINT_WIDTHS)
+        self.input_norm = nn.BatchNorm1d(channels)
+        self.trunk = nn.Sequential(
+            *_temporal(channels, hidden, 5, 1), *_temporal(hidden, hidden, 5, 2), *_temporal(hidden, dim, 3, 2)
+        )
+        self.joint_in = nn.Sequential(nn.Conv2d(3, first, (5, 1), (2, 1), (2, 0)), nn.BatchNorm2d(first), nn.ReLU())
+        self.joint_embedding = nn.Parameter(torch.zeros(1, first, 1, NUM_JOINTS))
         adjacency = torch.tensor(spatial_partition(), dtype=torch.float32).sum(0)
-        adjacency = adjacency / adjacency.sum(0, keepdim=True)  # column-normalised: one averaging hop
-        self.data_norm = nn.BatchNorm1d(3 * NUM_JOINTS)
-        stem = nn.Sequential(
-            nn.Conv2d(3, widths[0], (2 * STEM_STRIDE, 1), (STEM_STRIDE, 1), (STEM_STRIDE // 2, 0)),
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(),
+        self.mixing = nn.Parameter(adjacency / adjacency.sum(0, keepdim=True))  # out joint w = sum_v x_v m[v, w]
+        self.joint_out = nn.Sequential(
+            nn.Conv2d(first, second, (5, 1), (2, 1), (2, 0)), nn.BatchNorm2d(second), nn.ReLU()
         )
-        self.joint_embedding = nn.Parameter(torch.zeros(1, widths[0], 1, NUM_JOINTS))
-        channels = [widths[0], *widths]
-        self.blocks = nn.ModuleList(
-            [stem, *(JointMixBlock(channels[i], channels[i + 1], STRIDES[i], adjacency) for i in range(len(widths)))]
-        )
-        self.project = nn.Conv2d(widths[-1], dim, 1)
+        self.joint_weight = nn.Parameter(torch.zeros(dim, second))  # W: starts as the plain tcn
         self.classifier = nn.Linear(dim, num_classes)
         self.dim = dim
 
-    def _present_bodies(self, skeletons: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The blocks' output (P, C, T', V) for the P bodies present (absent bodies are all zeros), and
-        their presence mask (N, M)."""
+    def _branches(self, skeletons: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Trunk (N·M, dim, T') and joint map (N·M, J, T', V), per body (absent bodies included, as the tcn)."""
         x = centre(skeletons)
-        _, c, t, v, _ = x.shape
-        present = skeletons.abs().sum(dim=(1, 2, 3)) > 0  # (N, M)
-        bodies = x.permute(0, 4, 3, 1, 2)[present]  # (P, V, C, T)
-        y = self.data_norm(bodies.reshape(-1, v * c, t)).view(-1, v, c, t).permute(0, 2, 3, 1)
-        for position, block in enumerate(self.blocks):
-            y = block(y)
-            if position == 0:
-                y = y + self.joint_embedding
-        return y, present
+        n, c, t, v, m = x.shape
+        bodies = self.input_norm(x.permute(0, 4, 1, 3, 2).reshape(n * m, c * v, t))  # channels c-major, as tcn
+        trunk = self.trunk(bodies)
+        joints = self.joint_in(bodies.view(n * m, c, v, t).transpose(2, 3)) + self.joint_embedding
+        joints = self.joint_out(torch.matmul(joints, self.mixing))
+        steps = min(trunk.shape[-1], joints.shape[2])  # equal for frame counts divisible by 4
+        return trunk[..., :steps], joints[:, :, :steps]
+
+    def _over_bodies(self, skeletons: torch.Tensor, per_body: torch.Tensor) -> torch.Tensor:
+        """(N·M, ...) -> (N, ...): the mean over the bodies present."""
+        present = (skeletons.abs().sum(dim=(1, 2, 3)) > 0).to(per_body.dtype)  # (N, M)
+        weights = present / present.sum(-1, keepdim=True).clamp(min=1.0)
+        shaped = per_body.view(*present.shape, *per_body.shape[1:])
+        return (shaped * weights.view(*present.shape, *([1] * (per_body.ndim - 1)))).sum(1)
 
     def feature_map(self, skeletons: torch.Tensor) -> torch.Tensor:
-        """(N, M, dim, T', V); absent bodies are not encoded (their map is zero)."""
-        y, present = self._present_bodies(skeletons)
-        projected = self.project(y)
-        maps = projected.new_zeros(*present.shape, *projected.shape[1:])
-        maps[present] = projected
-        return maps
+        """(N, M, dim, T', V) per-body maps."""
+        trunk, joints = self._branches(skeletons)
+        tokens = trunk[..., None] + torch.einsum("dj,bjtv->bdtv", self.joint_weight, joints)
+        return tokens.view(skeletons.shape[0], skeletons.shape[-1], *tokens.shape[1:])
 
     def features(self, skeletons: torch.Tensor) -> torch.Tensor:
-        # The 1x1 projection is linear, so pooling before it gives the pooled map exactly, at a fraction of
-        # the cost (the map at full width is what dominates a training step otherwise).
-        y, present = self._present_bodies(skeletons)
-        pooled = self.project(y.mean(dim=(2, 3), keepdim=True)).flatten(1)  # (P, dim)
-        per_body = pooled.new_zeros(*present.shape, pooled.shape[1])
-        per_body[present] = pooled
-        weights = present.to(pooled.dtype) / present.sum(-1, keepdim=True).clamp(min=1).to(pooled.dtype)
-        return (per_body * weights[..., None]).sum(1)
+        """Pooled features (N, dim): the map averaged over time, joints and the bodies present."""
+        trunk, joints = self._branches(skeletons)
+        pooled = trunk.mean(-1) + joints.mean(dim=(2, 3)) @ self.joint_weight.T
+        return self._over_bodies(skeletons, pooled)
+
+    def forward(self, skeletons: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(skeletons))

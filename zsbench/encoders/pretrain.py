@@ -105,7 +105,12 @@ def train_encoder(
         model.load_state_dict(saved["state_dict"])
         model.eval()
         return TrainedEncoder(
-            model, training.classes, checkpoint, weights_hash(model.state_dict()), saved["history"], True,
+            model,
+            training.classes,
+            checkpoint,
+            weights_hash(model.state_dict()),
+            saved["history"],
+            True,
             saved.get("selection"),
         )
 
