@@ -74,3 +74,14 @@ def test_a_report_whose_rows_read_different_encoders_says_so() -> None:
     one = runner.invoke(app, ["report", "--results-dir", folder, "--format", "markdown", "--method", "devise",
                               "--method", "dvta"])  # fmt: skip
     assert one.exit_code == 0 and "different encoders" not in one.output
+
+
+def test_bench_methods_splits_the_time_and_a_warm_rerun_trains_no_encoder() -> None:
+    from zsbench.bench.methods import method_stages
+
+    timings = method_stages(["devise"], quick=True)
+    cold, warm = timings
+    assert (cold.cache, warm.cache) == ("cold", "warm")
+    assert cold.stages["encoder_training_seconds"] > 0
+    assert warm.stages["encoder_training_seconds"] < 0.05 * cold.stages["encoder_training_seconds"]
+    assert sum(cold.stages.values()) <= cold.total_seconds

@@ -85,6 +85,10 @@ def execute(
     test = run_fold(test_data, bank, run, quirks, overrides)
     timings["method_seconds"] = time.perf_counter() - mark
 
+    for stage in ("encoder_training_seconds", "extraction_seconds"):
+        timings[stage] = validation_data.timings.get(stage, 0.0) + test_data.timings.get(stage, 0.0)
+    for stage in ("fit_seconds", "scoring_seconds"):
+        timings[stage] = validation.timings.get(stage, 0.0) + test.timings.get(stage, 0.0)
     zsl_values, zsl_per_class, confusion = zsl_metrics(test, run.split.unseen, quirks, test_batch_size(params))
     val_zsl, _, _ = zsl_metrics(validation, run.split.validation_unseen)
     gzsl_values, calibration, gzsl_per_class = gzsl_metrics(test, validation, run, quirks)

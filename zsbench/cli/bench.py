@@ -7,19 +7,23 @@ from rich.table import Table
 
 from zsbench.cli.common import handle_errors, print_json, stdout
 
-TARGETS = ("encoders", "refine", "prepare", "all")
+TARGETS = ("encoders", "refine", "prepare", "methods", "all")
 HELP = """Speed benchmarks, with ratios against a reference measured in the same process.
 
 prepare: raw NTU .skeleton parsing against a line-by-line reference parser, and the whole prepare
 pipeline with 1 and 2 workers, projected to a full NTU-120 preparation. encoders: training throughput of each skeleton encoder. refine: the test-time refinement kernels (scores,
 memory bank, prototypes, text refinement), plain reference vs vectorised (vs Triton on CUDA), each checked
-against the reference.
+against the reference. methods: each registered method's run on ntu60-synth 48/12 at its defaults, from empty
+caches and again with the encoder cached, split into encoder training, extraction, fit and scoring (not part
+of `all`: at the defaults it takes many minutes; `--quick` uses a small store and 2-epoch budgets).
 
 Examples:
 
   zsbench bench encoders
 
   zsbench bench refine
+
+  zsbench bench methods --method devise --method dynapurls
 
   zsbench bench all --json
 """
@@ -33,6 +37,8 @@ def bench(
         2000, help="prepare: synthetic real-format files to parse (cached in $ZSBENCH_HOME/bench)."
     ),
     samples: Path | None = typer.Option(None, help="prepare: a folder of real .skeleton files to include."),
+    methods: list[str] = typer.Option([], "--method", help="methods: which to time (default: every registered)."),
+    quick: bool = typer.Option(False, "--quick", help="methods: a small store and 2-epoch budgets."),
 ) -> None:
     from zsbench.errors import UsageError
 
@@ -45,6 +51,8 @@ def bench(
         documents["refine"] = _refine(as_json)
     if target in ("prepare", "all"):
         documents["prepare"] = _prepare(as_json, files, samples)
+    if target == "methods":
+        documents["methods"] = _methods(as_json, methods, quick)
     if as_json:
         print_json(documents if target == "all" else documents[target])
 
@@ -124,6 +132,35 @@ def _prepare(as_json: bool, files: int, samples: Path | None) -> list[dict[str, 
         stdout.print(table)
         stdout.print(projection, highlight=False)
     return [*rows, {"projection": projection}]
+
+
+def _methods(as_json: bool, methods: list[str], quick: bool) -> list[dict[str, object]]:
+    from dataclasses import asdict
+
+    from zsbench.bench.methods import STAGES, method_stages
+    from zsbench.catalog import METHODS
+
+    for name in methods:
+        METHODS.get(name)  # unknown names fail here, listing the valid ones
+    timings = method_stages(methods or METHODS.names(), quick=quick)
+    rows = [asdict(timing) for timing in timings]
+    if as_json:
+        return rows
+    reference = timings[0]
+    table = Table(title=f"zsbench bench methods: ntu60-synth 48/12{' (quick)' if quick else ''}, one process")
+    for column in ("method", "cache", "total s", *(s.removesuffix("_seconds").replace("_", " ") for s in STAGES),
+                   "other", f"× {reference.method} cold"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("method", "cache") else "right")
+    for timing in timings:
+        table.add_row(timing.method, timing.cache, f"{timing.total_seconds:.1f}",
+                      *(f"{timing.stages[s]:.1f}" for s in STAGES), f"{timing.other_seconds:.1f}",
+                      f"{timing.total_seconds / reference.total_seconds:.3g}")  # fmt: skip
+    stdout.print(table)
+    stdout.print(
+        "cold: empty encoder and fit caches; warm: the encoder cached, the method fitted again. other: text "
+        "encoding, test-time candidates tried on the validation fold, metrics and writing the record."
+    )
+    return rows
 
 
 bench.__doc__ = HELP

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ class FoldOutput:
     encoder: dict[str, Any]
     method_log: dict[str, Any]
     paper_gzsl: dict[str, Any] | None = None  # a method's own released GZSL computation (paper quirk), if any
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)  # fit_seconds, scoring_seconds
 
 
 def score_fold(method: Method, features: FeatureSet, bank: TextBank, fold: Fold) -> FoldScores:
@@ -126,7 +128,9 @@ def run_fold(
     selector = (
         TestEpochSelector(method, evaluation, scoring_bank, fold, quirks) if "test_epoch_selection" in quirks else None
     )
+    started = time.perf_counter()
     method_log = fit_with_cache(method, data, bank.select(fold.seen), run, selector)
+    fitted = time.perf_counter()
     if selector is not None and selector.best is not None:
         scores = selector.best
         method_log = {**method_log, "selected_epoch_on_test": selector.best_epoch}
@@ -135,6 +139,7 @@ def run_fold(
     if overrides:
         method_log = {**method_log, "test_time_overrides": overrides}
     paper_gzsl = method.paper_gzsl(evaluation, scoring_bank, fold.seen) if quirks else None
+    timings = {"fit_seconds": fitted - started, "scoring_seconds": time.perf_counter() - fitted}
     return FoldOutput(
         labels=fold.eval_labels,
         class_ids=np.array(scoring_bank.labels),
@@ -144,6 +149,7 @@ def run_fold(
         encoder=data.encoder,
         method_log={**method_log, **method.scoring_log()},
         paper_gzsl=paper_gzsl,
+        timings=timings,
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,7 @@ class FoldData:
     evaluation: FeatureSet
     seen_logits: np.ndarray | None  # the backbone's seen-class classifier on the evaluation samples
     encoder: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)  # encoder_training_seconds, extraction_seconds
 
 
 def skeleton_store_and_folds(run: ResolvedRun) -> tuple[SkeletonStore, Folds]:
@@ -81,10 +84,12 @@ def skeleton_fold_data(
     """Train (or reuse) the fold's encoder on its training classes and extract features."""
     config = run.config
     training, selection = encoder_training_sets(fold, store, run, held_subjects)
+    started = time.perf_counter()
     encoder = train_encoder(
         store.skeletons, training, config.encoder, config.seed, paths.encoders_dir() / store.name,
         store.content_hash, progress, selection,
     )  # fmt: skip
+    trained = time.perf_counter()
     segments = run.method_type.map_segments
     train_features = extract_cached(encoder, store.skeletons, fold.train.indices, store.content_hash, segments)
     eval_features = extract_cached(encoder, store.skeletons, fold.eval_indices, store.content_hash, segments)
@@ -105,6 +110,7 @@ def skeleton_fold_data(
         ),
         eval_features["seen_logits"].numpy(),
         {**summary(encoder), "seen_class_eval_accuracy": seen_accuracy},
+        {"encoder_training_seconds": trained - started, "extraction_seconds": time.perf_counter() - trained},
     )  # fmt: skip
 
 
