@@ -83,5 +83,7 @@ def test_bench_methods_splits_the_time_and_a_warm_rerun_trains_no_encoder() -> N
     cold, warm = timings
     assert (cold.cache, warm.cache) == ("cold", "warm")
     assert cold.stages["encoder_training_seconds"] > 0
-    assert warm.stages["encoder_training_seconds"] < 0.05 * cold.stages["encoder_training_seconds"]
+    assert not cold.encoders_reused and warm.encoders_reused
+    # Loading a cached checkpoint is counted under encoder training; it costs a fraction of training one.
+    assert warm.stages["encoder_training_seconds"] < 0.5 * cold.stages["encoder_training_seconds"]
     assert sum(cold.stages.values()) <= cold.total_seconds

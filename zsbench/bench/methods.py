@@ -32,6 +32,7 @@ class MethodTiming:
     cache: str  # cold | warm
     total_seconds: float
     stages: dict[str, float]
+    encoders_reused: bool  # both folds' encoders came from the cache
 
     @property
     def other_seconds(self) -> float:
@@ -75,5 +76,6 @@ def method_stages(
                 record, _, _ = execute(config, home / "runs", ExistingRecord.OVERWRITE, device=device)
                 total = time.perf_counter() - started
                 stages = {stage: float(record.timings.get(stage, 0.0)) for stage in STAGES}
-                timings.append(MethodTiming(method, cache, total, stages))
+                reused = all(bool(record.encoders[fold].get("reused")) for fold in ("test_fold", "validation_fold"))
+                timings.append(MethodTiming(method, cache, total, stages, reused))
     return timings
