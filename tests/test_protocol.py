@@ -42,8 +42,19 @@ def test_folds_keep_unseen_classes_and_test_subjects_out_of_everything_fitted() 
     val = folds.validation
     assert not set(labels[val.eval_indices]) & set(split.unseen)
     assert set(subjects[val.eval_indices]) <= set(NTU60_XSUB_TRAIN)
-    assert not set(subjects[val.train.indices]) & set(subjects[val.eval_indices])
+    pseudo_seen_eval = val.eval_indices[np.isin(labels[val.eval_indices], split.validation_seen)]
+    assert not set(subjects[val.train.indices]) & set(subjects[pseudo_seen_eval])
     assert set(labels[val.train.indices]) == set(split.validation_seen)
+    assert set(val.train.indices).isdisjoint(val.eval_indices)
+    # pseudo-unseen classes are evaluated on every training subject (nothing in the fold trains on them) ...
+    pseudo_unseen_eval = val.eval_indices[np.isin(labels[val.eval_indices], split.validation_unseen)]
+    assert set(subjects[pseudo_unseen_eval]) == set(subjects[np.isin(labels, split.validation_unseen)]) & set(
+        NTU60_XSUB_TRAIN
+    )
+    # ... or, as an option, on the held-out subjects only
+    mirrored = make_folds(index, DATASETS.get("ntu60-synth"), split, "xsub", 0, 0.25, unseen_from_all_subjects=False)
+    assert set(subjects[mirrored.validation.eval_indices]) == set(folds.validation_subjects)
+    assert len(mirrored.validation.eval_indices) < len(val.eval_indices)
     # the test fold evaluates test subjects only, all classes; unseen samples of training subjects are unused
     assert set(subjects[folds.test.eval_indices]).isdisjoint(NTU60_XSUB_TRAIN)
     assert set(labels[folds.test.eval_indices]) == set(range(60))

@@ -28,6 +28,7 @@ PROTOCOLS = ("strict", "paper")
 CALIBRATIONS = ("stacking", "gating")
 TEXT_CONTROLS = ("none", "permute")
 SELECTIONS = ("fixed", "holdout")
+VALIDATION_UNSEEN_SOURCES = ("all_training_subjects", "held_out_subjects")
 T = TypeVar("T")
 
 
@@ -119,6 +120,10 @@ class EvalConfig:
     # training subjects held out to evaluate the validation fold
     validation_subject_fraction: float = bounded(0.25, gt=0, lt=1)
     unseen_text_control: str = "none"  # none | permute: shuffle which unseen class gets which text (a control)
+    # Where the validation fold's pseudo-unseen samples come from (ours): every training subject (the validation
+    # encoder and method never train on those classes, so all their samples are novel to it; ~4x more samples
+    # to calibrate on) or only the held-out subjects, like the pseudo-seen ones (a closer mirror of the test fold).
+    validation_unseen_from: str = "all_training_subjects"
 
 
 @dataclass
@@ -241,6 +246,11 @@ def build_config(
         )
     if config.encoder.selection not in SELECTIONS:
         raise UsageError(f"unknown encoder.selection {config.encoder.selection!r}; valid: {', '.join(SELECTIONS)}")
+    if config.evaluation.validation_unseen_from not in VALIDATION_UNSEEN_SOURCES:
+        raise UsageError(
+            f"unknown evaluation.validation_unseen_from {config.evaluation.validation_unseen_from!r}; "
+            f"valid: {', '.join(VALIDATION_UNSEEN_SOURCES)}"
+        )
     if config.evaluation.calibration not in CALIBRATIONS:
         raise UsageError(f"unknown calibration {config.evaluation.calibration!r}; valid: {', '.join(CALIBRATIONS)}")
     check_ranges(config, "")

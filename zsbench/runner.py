@@ -66,8 +66,10 @@ def execute(
         store, folds = skeleton_store_and_folds(run)
         validation_data = skeleton_fold_data(folds.validation, store, run, progress)
         test_data = skeleton_fold_data(folds.test, store, run, progress, folds.validation_subjects)
+        unseen_from = run.config.evaluation.validation_unseen_from.replace("_", " ")
         validation_note = (
-            "pseudo-unseen classes and held-out training subjects; encoder retrained on the pseudo-seen classes"
+            "pseudo-unseen classes (evaluated on the " + unseen_from + ") and held-out training subjects; "
+            "encoder retrained on the pseudo-seen classes"
         )
         dataset_hash, num_samples, validation_subjects = (
             store.content_hash,

@@ -3,7 +3,8 @@
 A run has two folds. The *test fold* trains on the seen classes (training subjects) and is scored on
 the test subjects: ZSL over the unseen classes, GZSL over all. The *validation fold* mirrors it inside
 the seen classes only: it trains on the pseudo-seen classes of a subset of the training subjects and
-is scored on the held-out training subjects, with the pseudo-unseen classes playing the unseen role.
+is scored on the held-out training subjects (pseudo-unseen classes: on every training subject, by default),
+with the pseudo-unseen classes playing the unseen role.
 Model selection and GZSL calibration are decided on the validation fold, so under the ``strict``
 protocol no unseen-class sample, label or text is touched before the final scoring.
 """
@@ -76,7 +77,14 @@ def make_folds(
     partition: str,
     seed: int,
     validation_subject_fraction: float,
+    unseen_from_all_subjects: bool = True,
 ) -> Folds:
+    """The validation and test folds of ``split``.
+
+    Validation evaluation: the pseudo-seen classes on the held-out training subjects; the pseudo-unseen classes
+    on every training subject when ``unseen_from_all_subjects`` (none of their samples trains anything in the
+    validation fold), else on the held-out subjects only.
+    """
     labels = index["label"].to_numpy(dtype=np.int64)
     train_mask, test_mask = partition_masks(index, spec, partition)
     seen_mask = np.isin(labels, split.seen)
@@ -110,7 +118,8 @@ def make_folds(
         in_held = rng.random(len(index)) < validation_subject_fraction
     pseudo_seen, pseudo_unseen = split.validation_seen, split.validation_unseen
     val_train = np.flatnonzero(train_mask & ~in_held & np.isin(labels, pseudo_seen))
-    val_eval = np.flatnonzero(train_mask & in_held & seen_mask)
+    pseudo_unseen_rows = np.isin(labels, pseudo_unseen) if unseen_from_all_subjects else np.zeros(len(labels), bool)
+    val_eval = np.flatnonzero(train_mask & seen_mask & (in_held | pseudo_unseen_rows))
     validation = Fold(
         "validation",
         guarded_training_set(val_train, labels[val_train], pseudo_seen, "validation-fold training"),

@@ -46,6 +46,7 @@ def skeleton_store_and_folds(run: ResolvedRun) -> tuple[SkeletonStore, Folds]:
     folds = make_folds(
         store.index, run.spec, run.split, run.config.partition, run.config.seed,
         run.config.evaluation.validation_subject_fraction,
+        run.config.evaluation.validation_unseen_from == "all_training_subjects",
     )  # fmt: skip
     return store, folds
 
