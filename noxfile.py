@@ -19,7 +19,10 @@ TORCH = "torch==2.13.0"
 ROOT = Path(__file__).parent
 DEMO_HOME = ROOT / ".zsbench"
 DEMO_SPLITS = ("55/5", "48/12")
-DEMO_METHODS = ("devise", "dvta", "dynapurls", "neuron")  # and pgfa, with its own budget
+DEMO_METHODS = ("devise", "dynapurls", "neuron")
+# Shorter budgets than released, named in each row's variant: PGFA trains its backbone end to end (released 50
+# epochs); DVTA's augmented alignment scores every pair of a batch through an MLP (released 100 epochs).
+DEMO_BUDGETS = {"pgfa": "method_params.epochs=15", "dvta": "method_params.epochs=30"}
 
 
 def _install(session: nox.Session, extras: str = "") -> None:
@@ -34,14 +37,13 @@ def demo(session: nox.Session) -> None:
     env = {"ZSBENCH_HOME": os.environ.get("ZSBENCH_HOME", str(DEMO_HOME))}
     session.run("zsbench", "prepare", "ntu60-synth", env=env)
     # The two splits train independent encoders: one process per split, one thread each (2-core machines).
-    # PGFA trains its backbone end to end; its 15-epoch budget (released: 50) is named in its row's variant.
     binary = str(Path(session.bin) / "zsbench")
     jobs = []
     for split in DEMO_SPLITS:
         common = ["--split", split, "--dataset", "ntu60-synth", "--seed", "0"]
         steps = [
             [binary, "sweep", *(f"--method={m}" for m in DEMO_METHODS), *common],
-            [binary, "sweep", "--method=pgfa", "--set", "method_params.epochs=15", *common],
+            *([binary, "sweep", f"--method={m}", "--set", setting, *common] for m, setting in DEMO_BUDGETS.items()),
         ]
         script = " && ".join(" ".join(f"'{part}'" for part in step) for step in steps)
         jobs.append(subprocess.Popen(["sh", "-c", script], env={**os.environ, **env, "ZSBENCH_THREADS": "1"}))
