@@ -66,3 +66,18 @@ def test_an_unknown_quirk_is_a_usage_error_listing_the_methods_quirks(zsbench_ho
     result = runner.invoke(app, ["run", *TINY, "--quirk", "test_epoch_selection"])
     assert result.exit_code == 2
     assert "ground_truth_query" in result.stderr
+
+
+def test_method_parameter_checks_run_before_any_training(zsbench_home: Path, tmp_path: Path) -> None:
+    from zsbench import paths
+
+    before = sorted(paths.encoders_dir().rglob("*.pt")) if paths.encoders_dir().exists() else []
+    result = runner.invoke(app, ["run", *TINY, "--set", "method_params.pooling=clusters",
+                                 "--set", "encoder.epochs=3"])  # fmt: skip
+    assert result.exit_code == 2 and "pooling must be one of" in result.stderr
+    after = sorted(paths.encoders_dir().rglob("*.pt")) if paths.encoders_dir().exists() else []
+    assert after == before  # nothing was trained for a run that could not have finished
+    # A sweep checks every point the same way before the first run.
+    sweep = runner.invoke(app, ["sweep", "--method", "dynapurls", "--split", "48/12", "--dataset", "ntu60-synth",
+                                "--set", "method_params.pooling=clusters", "--dry-run"])  # fmt: skip
+    assert sweep.exit_code == 2 and "pooling" in sweep.stderr

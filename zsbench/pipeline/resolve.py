@@ -93,6 +93,8 @@ def resolve_run(config: RunConfig, device: str | None = None) -> ResolvedRun:
             f"Use --set encoder.name=<{'|'.join(JOINT_MAP_ENCODERS)}>"
         )
     quirks = active_quirks(method_type.paper_quirks, config.protocol, config.quirks, config.no_quirks)
+    # Building the method runs its own parameter checks now, before any encoder trains (it holds no weights yet).
+    method_type(params, frozenset(quirks), config.seed, spec.family, split.name.partition(":")[0])
     resolved = dataclasses.replace(
         config, split=split.name, partition=partition, method_params=dataclasses.asdict(params),
         encoder=dataclasses.replace(config.encoder, name=encoder_name),
