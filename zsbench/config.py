@@ -134,7 +134,9 @@ class RunConfig:
     dataset: str = "ntu60"
     split: str = "synse:55/5"
     seed: int = bounded(0, ge=0)
-    protocol: str = "strict"  # strict | paper
+    protocol: str = "strict"  # strict | paper (every quirk the method declares, see zsbench.quirks)
+    quirks: tuple[str, ...] = ()  # quirks turned on besides the protocol's (--quirk)
+    no_quirks: tuple[str, ...] = ()  # quirks turned off (--no-quirk)
     partition: str | None = None  # None: the dataset's default (xsub)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     text: TextConfig = field(default_factory=TextConfig)

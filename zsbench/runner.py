@@ -19,6 +19,7 @@ from zsbench.pipeline.folds import feature_folds, skeleton_fold_data, skeleton_s
 from zsbench.pipeline.resolve import ResolvedRun, resolve_run
 from zsbench.pipeline.scores import gzsl_metrics, test_batch_size, zsl_metrics
 from zsbench.pipeline.selection import choose_on_validation
+from zsbench.quirks import PIPELINE_QUIRKS
 from zsbench.results.record import RunRecord, environment, now
 from zsbench.results.store import ExistingRecord, read_record, record_path, write_record
 from zsbench.text import descriptions
@@ -46,7 +47,7 @@ def execute(
     started = time.perf_counter()
     compute = runtime.configure(device)
     timings: dict[str, float] = {}
-    quirks = tuple(run.method_type.paper_quirks) if run.config.protocol == "paper" else ()
+    quirks = run.quirks
     mark = time.perf_counter()
     text_encoder = load_text_encoder(run.config.text.encoder)
     bank = build_bank(
@@ -79,7 +80,7 @@ def execute(
     timings["features_seconds"] = time.perf_counter() - mark
     mark = time.perf_counter()
     params = params_from_dict(run.method_type.params_type, run.config.method_params, "method_params")
-    candidates = run.method_type.test_time_candidates(params, run.config.protocol)
+    candidates = run.method_type.test_time_candidates(params, frozenset(quirks))
     if candidates:
         validation, overrides, test_time_selection = choose_on_validation(validation_data, bank, run, candidates)
     else:
@@ -109,8 +110,10 @@ def execute(
         },
         split=run.split.to_record(),
         protocol={
-            "name": run.config.protocol,
-            "quirks": list(quirks),
+            "name": run.protocol_name,
+            # The quirks that acted (a refinement quirk does not act without refinement); all that were on below.
+            "quirks": [q for q in quirks if q in PIPELINE_QUIRKS or q in test.acted_quirks],
+            "quirks_on": list(quirks),
             "transductive": run.method_type.transductive,
             "validation_subjects": validation_subjects,
             "validation_fold": validation_note,

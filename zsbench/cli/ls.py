@@ -5,7 +5,7 @@ from rich.table import Table
 
 from zsbench.cli.common import handle_errors, print_json, stdout
 
-KINDS = ("methods", "datasets", "splits", "text-encoders", "encoders", "classes")
+KINDS = ("methods", "datasets", "splits", "text-encoders", "encoders", "classes", "quirks")
 HELP = f"""List what zsbench knows: {", ".join(KINDS)}.
 
 Examples:
@@ -15,6 +15,8 @@ Examples:
   zsbench ls splits --dataset ntu60
 
   zsbench ls classes --dataset pku-mmd --json
+
+  zsbench ls quirks
 """
 
 
@@ -49,6 +51,13 @@ def ls(
 
         family = DATASETS.get(DATASETS.check(dataset)).family
         rows = [{"id": i, "name": name} for i, name in enumerate(class_names(family))]
+    elif what == "quirks":
+        from zsbench.quirks import CATALOGUE
+
+        declared = {name: METHODS.get(name).paper_quirks for name in METHODS.names()}
+        rows = [{"name": q.name, "methods": ", ".join(m for m, names in declared.items() if q.name in names),
+                 "stage": q.stage, "reads test labels": "yes" if q.reads_test_labels else "no", "summary": q.summary}
+                for q in CATALOGUE.values()]  # fmt: skip
     else:
         raise UsageError(f"cannot list {what!r}; valid: {', '.join(KINDS)}")
     if as_json:

@@ -43,6 +43,8 @@ def run(
     dataset: str | None = typer.Option(None, help=f"One of: {', '.join(DATASETS.names())} (default ntu60)."),
     seed: int | None = typer.Option(None, help="Seed for everything random in the run (default 0)."),
     protocol: str | None = typer.Option(None, help="strict (default, leak-free) or paper (named quirks)."),
+    quirks: list[str] = typer.Option([], "--quirk", help="Turn on one of the method's paper quirks (repeat)."),
+    no_quirks: list[str] = typer.Option([], "--no-quirk", help="Turn off one of the paper quirks (repeat)."),
     partition: str | None = typer.Option(None, help="xsub (default), xview or xset, as the dataset defines."),
     config: Path | None = typer.Option(None, "--config", help="YAML file of config fields (below --set and flags)."),
     assignments: list[str] = typer.Option([], "--set", help="Override any field: --set encoder.epochs=10."),
@@ -63,6 +65,8 @@ def run(
         "seed": seed,
         "protocol": protocol,
         "partition": partition,
+        "quirks": tuple(quirks) or None,
+        "no_quirks": tuple(no_quirks) or None,
     }
     if method is not None:
         METHODS.check(method)

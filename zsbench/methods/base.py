@@ -8,6 +8,7 @@ method cannot read the label it predicts.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from zsbench.methods.training import EpochMonitor
+from zsbench.quirks import from_protocol
 from zsbench.text.bank import TextBank
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
@@ -60,21 +62,27 @@ class Method(ABC):
     requires: ClassVar[frozenset[str]] = frozenset({"pooled"})  # feature kinds the runner must supply
     text_slots: ClassVar[tuple[str, ...]] = ("global",)  # description slots the text bank must hold
     transductive: ClassVar[bool] = False  # uses the whole unlabelled test set at once
-    paper_quirks: ClassVar[tuple[str, ...]] = ()  # what the `paper` protocol reproduces, by name
+    paper_quirks: ClassVar[tuple[str, ...]] = ()  # what the `paper` protocol reproduces, by name (zsbench.quirks)
     test_time_params: ClassVar[frozenset[str]] = frozenset()  # params that do not change what fit() learns
     fit_depends_on_protocol: ClassVar[bool] = True  # False: strict and paper runs share one training
     map_segments: ClassVar[int | None] = None  # temporal segments of the token map the method needs (None: no map)
-    # `paper` quirks that read evaluation labels; under the paper protocol the runner hands them the labels.
+    # Quirks that read evaluation labels; when one of them is on, the runner hands the method the labels.
     reads_test_labels: ClassVar[frozenset[str]] = frozenset()
     # The run's backbone (its resolved encoder name), set by the runner: a method that trains its own encoder
     # end to end (PGFA) builds this architecture unless its params name another.
     backbone: str | None = None
 
     def __init__(
-        self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60", split_setting: str = "synse"
+        self,
+        params: MethodParams,
+        quirks: Iterable[str] | str,
+        seed: int,
+        family: str = "ntu60",
+        split_setting: str = "synse",
     ) -> None:
         self.params = params
-        self.protocol = protocol
+        # The active `paper` quirks (a set of names from ``paper_quirks``; "strict"/"paper" are accepted too).
+        self.quirks = from_protocol(self.paper_quirks, quirks)
         self.seed = seed
         # Where the released code sets a hyper-parameter per dataset or per split setting, these choose it.
         self.family = family
@@ -87,8 +95,17 @@ class Method(ABC):
         ``monitor`` is called after each epoch; only `paper`-protocol quirks use it.
         """
 
+    def quirk(self, name: str) -> bool:
+        """Whether the quirk ``name`` (one of this method's ``paper_quirks``) is on."""
+        assert name in self.paper_quirks, f"{type(self).__name__} declares no quirk {name!r}"
+        return name in self.quirks
+
+    def acted_quirks(self) -> frozenset[str]:
+        """The active quirks that acted in this run's scoring (e.g. none of refinement's without refinement)."""
+        return self.quirks
+
     @classmethod
-    def test_time_candidates(cls, params: MethodParams, protocol: str) -> list[dict[str, Any]]:
+    def test_time_candidates(cls, params: MethodParams, quirks: frozenset[str]) -> list[dict[str, Any]]:
         """Settings of ``test_time_params`` for the runner to choose among on the validation fold (none: no choice).
 
         Each candidate is a dict of parameter overrides; the runner keeps the best validation ZSL top-1.

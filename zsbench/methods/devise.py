@@ -8,6 +8,7 @@ the form used as a baseline in ZS-SAR papers and is what zsbench implements.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -38,9 +39,14 @@ class Devise(Method):
     paper_quirks: ClassVar[tuple[str, ...]] = ("gzsl_calibration_on_test",)
 
     def __init__(
-        self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60", split_setting: str = "synse"
+        self,
+        params: MethodParams,
+        quirks: Iterable[str] | str,
+        seed: int,
+        family: str = "ntu60",
+        split_setting: str = "synse",
     ) -> None:
-        super().__init__(params, protocol, seed, family, split_setting)
+        super().__init__(params, quirks, seed, family, split_setting)
         self.projection: nn.Linear | None = None
 
     @property

@@ -20,6 +20,7 @@ global description sentence (the released context descriptions are not public).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -138,9 +139,14 @@ class Dvta(Method):
     )
 
     def __init__(
-        self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60", split_setting: str = "synse"
+        self,
+        params: MethodParams,
+        quirks: Iterable[str] | str,
+        seed: int,
+        family: str = "ntu60",
+        split_setting: str = "synse",
     ) -> None:
-        super().__init__(params, protocol, seed, family, split_setting)
+        super().__init__(params, quirks, seed, family, split_setting)
         self.network: DvtaNetwork | None = None
 
     @property
@@ -150,7 +156,7 @@ class Dvta(Method):
 
     @property
     def column_attention(self) -> bool:
-        return self.protocol == "paper"
+        return self.quirk("sde_train_inference_mismatch")
 
     def _variants(self, text: TextBank) -> torch.Tensor:
         return nn.functional.normalize(text.embeddings, dim=-1)  # (C, 2, D): name, description

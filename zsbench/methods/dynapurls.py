@@ -27,6 +27,7 @@ On pooled-feature stores (no token grid) each sample is one token, so pooling is
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -93,9 +94,14 @@ class DynaPurls(Method):
     )
 
     def __init__(
-        self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60", split_setting: str = "synse"
+        self,
+        params: MethodParams,
+        quirks: Iterable[str] | str,
+        seed: int,
+        family: str = "ntu60",
+        split_setting: str = "synse",
     ) -> None:
-        super().__init__(params, protocol, seed, family, split_setting)
+        super().__init__(params, quirks, seed, family, split_setting)
         self._check_params()
         self.network: PurlsNetwork | None = None
         self.fit_log: dict[str, Any] = {}
@@ -107,9 +113,9 @@ class DynaPurls(Method):
         return self.params
 
     @classmethod
-    def test_time_candidates(cls, params: MethodParams, protocol: str) -> list[dict[str, Any]]:
+    def test_time_candidates(cls, params: MethodParams, quirks: frozenset[str]) -> list[dict[str, Any]]:
         assert isinstance(params, DynaPurlsParams)
-        if protocol != "strict" or not params.refine or params.refine_preset != "validated":
+        if "test_tuned_refinement_values" in quirks or not params.refine or params.refine_preset != "validated":
             return []
         return [{"refine_preset": name} for name in PRESETS]
 
@@ -204,35 +210,40 @@ class DynaPurls(Method):
         return {"refinement": self.refine_logs} if self.refine_logs else {}
 
     def refine_config(self) -> RefineConfig:
-        """The refinement settings: the preset's values, with the strict protocol's fixes unless `paper`."""
+        """The refinement settings: the preset's values, with the strict fixes of every quirk that is off."""
         preset = self.p.refine_preset
         if preset == "validated":
-            if self.protocol == "strict":
+            if not self.quirk("test_tuned_refinement_values"):
                 raise UsageError("refine_preset=validated is resolved on the validation fold by the runner")
-            preset = "released"  # paper: the released, test-tuned values
+            preset = "released"  # the released, test-tuned values
         config = replace(PRESETS[preset], batch_size=self.p.refine_batch_size, global_slot=GLOBAL)
-        if self.protocol == "paper":
-            return config
-        return replace(config, reset_schedule_per_batch=True, allow_duplicates=False)
+        return replace(
+            config,
+            reset_schedule_per_batch=not self.quirk("schedule_never_reset"),
+            allow_duplicates=self.quirk("duplicate_insertions"),
+        )
+
+    def acted_quirks(self) -> frozenset[str]:
+        return self.quirks if self.p.refine else self.quirks & {"ground_truth_query"}
 
     def scores(self, features: FeatureSet, text: TextBank) -> torch.Tensor:
         assert self.network is not None, "fit() first"
         device = runtime.device()
         tokens, _ = self._tokens(features)
         class_text = F.normalize(text.embeddings, dim=-1).to(device)
-        paper = self.protocol == "paper"
+        train_mode = self.quirk("train_mode_refinement") and self.p.refine
         given = None
-        if paper:
+        if self.quirk("ground_truth_query"):
             if features.labels is None:
                 raise UsageError("the paper quirk ground_truth_query needs the evaluation labels")
             position = {label: row for row, label in enumerate(text.labels)}
             given = torch.tensor([position[int(y)] for y in features.labels], device=device)
         # The released refinement changes the network (train mode, BatchNorm statistics): work on a copy.
-        network = copy.deepcopy(self.network) if paper else self.network
+        network = copy.deepcopy(self.network) if train_mode else self.network
         network.eval()
         scorer = PurlsScorer(
             network, tokens.to(device), given=given, fusion=self.p.score_fusion,
-            train_on_first_loss=paper, loss_queries=self.p.refine_loss_queries,
+            train_on_first_loss=train_mode, loss_queries=self.p.refine_loss_queries,
         )  # fmt: skip
         everything = torch.arange(len(features), device=device)
         if not self.p.refine:
@@ -241,7 +252,7 @@ class DynaPurls(Method):
         seed_everything(self.seed)  # Dropout draws in the paper protocol's train-mode refinement
         config = self.refine_config()
         # Stale gradients are the released online behaviour; offline mode always re-evaluates its bank.
-        semantics = "stale" if paper and self.p.refine_mode == "online" else "recompute"
+        semantics = "stale" if self.quirk("stale_gradients") and self.p.refine_mode == "online" else "recompute"
         result = refine_with(scorer, class_text, config, self.p.refine_mode, semantics, self.seed)  # type: ignore[arg-type]
         self.refine_logs.append(
             {

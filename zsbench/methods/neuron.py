@@ -30,6 +30,7 @@ the cumulative phases (start; start+middle; all three).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -140,9 +141,14 @@ class Neuron(Method):
     test_time_params: ClassVar[frozenset[str]] = frozenset({"score_branch", "top_k"})
 
     def __init__(
-        self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60", split_setting: str = "synse"
+        self,
+        params: MethodParams,
+        quirks: Iterable[str] | str,
+        seed: int,
+        family: str = "ntu60",
+        split_setting: str = "synse",
     ) -> None:
-        super().__init__(params, protocol, seed, family, split_setting)
+        super().__init__(params, quirks, seed, family, split_setting)
         p = self.p
         if p.score_branch not in BRANCHES:
             raise UsageError(f"method_params.score_branch must be one of {', '.join(BRANCHES)}, got {p.score_branch!r}")
@@ -256,7 +262,7 @@ class Neuron(Method):
 
     def scores(self, features: FeatureSet, text: TextBank) -> Tensor:
         spatial, temporal = self.branch_scores(features, text)
-        if self.protocol == "paper":
+        if self.quirk("or_of_branches"):
             return self._either_branch(spatial, temporal, features, text)
         if self.p.score_branch == "spatial":
             return spatial
@@ -265,7 +271,9 @@ class Neuron(Method):
         return spatial + temporal
 
     def paper_gzsl(self, features: FeatureSet, text: TextBank, seen: tuple[int, ...]) -> dict[str, Any] | None:
-        if self.protocol != "paper":
+        # The released GZSL is one computation: per-branch calibration on the test set *and* the OR. With one of
+        # the two quirks alone, the common path applies it (OR'd scores, or test-set stacking on fused scores).
+        if not (self.quirk("gzsl_calibration_on_test") and self.quirk("or_of_branches")):
             return None
         if features.labels is None:
             raise UsageError("the paper quirk gzsl_calibration_on_test needs the evaluation labels")

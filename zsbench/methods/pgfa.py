@@ -18,6 +18,7 @@ count (the released setting 2 interpolates 50 to 64 frames; prepare the store wi
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -86,9 +87,14 @@ class Pgfa(Method):
     test_time_params: ClassVar[frozenset[str]] = frozenset({"use_prototypes", "rho", "test_batch_size"})
 
     def __init__(
-        self, params: MethodParams, protocol: str, seed: int, family: str = "ntu60", split_setting: str = "synse"
+        self,
+        params: MethodParams,
+        quirks: Iterable[str] | str,
+        seed: int,
+        family: str = "ntu60",
+        split_setting: str = "synse",
     ) -> None:
-        super().__init__(params, protocol, seed, family, split_setting)
+        super().__init__(params, quirks, seed, family, split_setting)
         self.network: PgfaNetwork | None = None
         self.last_pass_one: torch.Tensor | None = None
         self.fit_log: dict[str, Any] = {}
@@ -114,7 +120,7 @@ class Pgfa(Method):
         if epoch >= self.p.warmup_epochs:
             return 1.0
         # Released: lr * epoch / warmup, so epoch 0 trains at lr 0 (a paper quirk); strict starts at lr / warmup.
-        return epoch / self.p.warmup_epochs if self.protocol == "paper" else (epoch + 1) / self.p.warmup_epochs
+        return epoch / self.p.warmup_epochs if self.quirk("warmup_epoch0_lr0") else (epoch + 1) / self.p.warmup_epochs
 
     def fit(self, train: FeatureSet, text: TextBank, monitor: EpochMonitor | None = None) -> dict[str, Any]:
         assert train.labels is not None and train.skeletons is not None and train.indices is not None

@@ -45,6 +45,7 @@ class FoldOutput:
     encoder: dict[str, Any]
     method_log: dict[str, Any]
     paper_gzsl: dict[str, Any] | None = None  # a method's own released GZSL computation (paper quirk), if any
+    acted_quirks: frozenset[str] = frozenset()  # the method's active quirks that acted in this fold
     timings: dict[str, float] = dataclasses.field(default_factory=dict)  # fit_seconds, scoring_seconds
 
 
@@ -75,7 +76,7 @@ def fit_with_cache(
     ignored = (
         ("method_params", "evaluation")
         if method.fit_depends_on_protocol
-        else ("method_params", "evaluation", "protocol")
+        else ("method_params", "evaluation", "protocol", "quirks", "no_quirks")
     )
     key_material = {
         **{k: v for k, v in config.items() if k not in ignored},
@@ -112,15 +113,15 @@ def run_fold(
     config, fold = run.config, data.fold
     method = run.method_type(
         params_from_dict(run.method_type.params_type, {**config.method_params, **(overrides or {})}, "method_params"),
-        config.protocol,
+        frozenset(run.quirks),
         config.seed,
         run.spec.family,
         run.split.name.partition(":")[0],
     )
     method.backbone = config.encoder.name
     evaluation = data.evaluation
-    if config.protocol == "paper" and set(run.method_type.paper_quirks) & run.method_type.reads_test_labels:
-        # A named quirk of the released code reads the evaluation labels; strict runs never get them.
+    if set(run.quirks) & run.method_type.reads_test_labels:
+        # A quirk that is on reads the evaluation labels; runs without such a quirk never get them.
         evaluation = dataclasses.replace(evaluation, labels=torch.as_tensor(fold.eval_labels))
     scoring_bank = bank.select(fold.classes)
     if config.evaluation.unseen_text_control == "permute":
@@ -150,6 +151,7 @@ def run_fold(
         method_log={**method_log, **method.scoring_log()},
         paper_gzsl=paper_gzsl,
         timings=timings,
+        acted_quirks=method.acted_quirks(),
     )
 
 

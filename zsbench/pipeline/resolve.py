@@ -15,6 +15,7 @@ from zsbench.data.datasets import DatasetSpec
 from zsbench.errors import UsageError
 from zsbench.identity import code_identity, compute_identity
 from zsbench.methods.base import Method
+from zsbench.quirks import active_quirks
 from zsbench.splits import ClassSplit, resolve
 
 
@@ -25,6 +26,14 @@ class ResolvedRun:
     split: ClassSplit
     method_type: type[Method]
     identity: dict[str, Any] = field(default_factory=dict)  # data, code and compute the numbers depend on
+    quirks: tuple[str, ...] = ()  # the active paper quirks (protocol, then --quirk / --no-quirk)
+
+    @property
+    def protocol_name(self) -> str:
+        """strict (no quirk on), paper (all the method's quirks on) or custom (some)."""
+        if not self.quirks:
+            return "strict"
+        return "paper" if set(self.quirks) == set(self.method_type.paper_quirks) else "custom"
 
     @property
     def run_id(self) -> str:
@@ -83,9 +92,13 @@ def resolve_run(config: RunConfig, device: str | None = None) -> ResolvedRun:
             f"method {config.method} reads the encoder's per-joint token map; encoder {encoder_name!r} has none. "
             f"Use --set encoder.name=<{'|'.join(JOINT_MAP_ENCODERS)}>"
         )
+    quirks = active_quirks(method_type.paper_quirks, config.protocol, config.quirks, config.no_quirks)
+    # Building the method runs its own parameter checks now, before any encoder trains (it holds no weights yet).
+    method_type(params, frozenset(quirks), config.seed, spec.family, split.name.partition(":")[0])
     resolved = dataclasses.replace(
         config, split=split.name, partition=partition, method_params=dataclasses.asdict(params),
         encoder=dataclasses.replace(config.encoder, name=encoder_name),
+        quirks=tuple(sorted(set(config.quirks))), no_quirks=tuple(sorted(set(config.no_quirks))),
     )  # fmt: skip
     identity = {"data": data_identity(spec), "code": code_identity(), "compute": compute_identity(device)}
-    return ResolvedRun(resolved, spec, split, method_type, identity)
+    return ResolvedRun(resolved, spec, split, method_type, identity, quirks)
