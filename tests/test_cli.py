@@ -177,3 +177,15 @@ def test_committed_reference_records_still_load_and_aggregate() -> None:
     rows = json.loads(result.stdout)
     assert {r["method"] for r in rows} == {"devise", "dvta", "pgfa", "dynapurls", "neuron"}
     assert all(r["n"] == 3 for r in rows)
+
+
+def test_committed_shared_backbone_records_load_and_read_one_encoder() -> None:
+    folder = Path(__file__).resolve().parents[1] / "results" / "reference" / "ntu60-synth-jointmix"
+    result = invoke("report", "--results-dir", str(folder), "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {"devise", "dynapurls"} <= {r["method"] for r in rows}
+    assert {r["encoder"] for r in rows} == {"jointmix"}
+    assert "different encoders" not in result.stderr
+    records = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    assert all(r["identity"]["code"]["numerics"] >= 3 and (folder / f"{r['run_id']}.npz").is_file() for r in records)
