@@ -87,6 +87,11 @@ class Method(ABC):
         # Where the released code sets a hyper-parameter per dataset or per split setting, these choose it.
         self.family = family
         self.split_setting = split_setting
+        self.setup()
+
+    def setup(self) -> None:
+        """A subclass's own construction (parameter checks, empty state); the one constructor calls it."""
+        return None
 
     @abstractmethod
     def fit(self, train: FeatureSet, text: TextBank, monitor: EpochMonitor | None = None) -> dict[str, Any]:

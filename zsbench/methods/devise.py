@@ -8,7 +8,6 @@ the form used as a baseline in ZS-SAR papers and is what zsbench implements.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -38,15 +37,7 @@ class Devise(Method):
     text_slots: ClassVar[tuple[str, ...]] = ("label_global",)
     paper_quirks: ClassVar[tuple[str, ...]] = ("gzsl_calibration_on_test",)
 
-    def __init__(
-        self,
-        params: MethodParams,
-        quirks: Iterable[str] | str,
-        seed: int,
-        family: str = "ntu60",
-        split_setting: str = "synse",
-    ) -> None:
-        super().__init__(params, quirks, seed, family, split_setting)
+    def setup(self) -> None:
         self.projection: nn.Linear | None = None
 
     @property

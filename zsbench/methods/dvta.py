@@ -20,7 +20,6 @@ global description sentence (the released context descriptions are not public).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -138,15 +137,7 @@ class Dvta(Method):
         "sde_train_inference_mismatch",
     )
 
-    def __init__(
-        self,
-        params: MethodParams,
-        quirks: Iterable[str] | str,
-        seed: int,
-        family: str = "ntu60",
-        split_setting: str = "synse",
-    ) -> None:
-        super().__init__(params, quirks, seed, family, split_setting)
+    def setup(self) -> None:
         self.network: DvtaNetwork | None = None
 
     @property

@@ -27,7 +27,6 @@ On pooled-feature stores (no token grid) each sample is one token, so pooling is
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -93,15 +92,7 @@ class DynaPurls(Method):
         {"refine", "refine_preset", "refine_mode", "refine_batch_size", "refine_loss_queries", "score_fusion"}
     )
 
-    def __init__(
-        self,
-        params: MethodParams,
-        quirks: Iterable[str] | str,
-        seed: int,
-        family: str = "ntu60",
-        split_setting: str = "synse",
-    ) -> None:
-        super().__init__(params, quirks, seed, family, split_setting)
+    def setup(self) -> None:
         self._check_params()
         self.network: PurlsNetwork | None = None
         self.fit_log: dict[str, Any] = {}

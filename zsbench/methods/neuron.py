@@ -30,7 +30,6 @@ the cumulative phases (start; start+middle; all three).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -140,15 +139,7 @@ class Neuron(Method):
     fit_depends_on_protocol: ClassVar[bool] = False  # every paper quirk acts at test time
     test_time_params: ClassVar[frozenset[str]] = frozenset({"score_branch", "top_k"})
 
-    def __init__(
-        self,
-        params: MethodParams,
-        quirks: Iterable[str] | str,
-        seed: int,
-        family: str = "ntu60",
-        split_setting: str = "synse",
-    ) -> None:
-        super().__init__(params, quirks, seed, family, split_setting)
+    def setup(self) -> None:
         p = self.p
         if p.score_branch not in BRANCHES:
             raise UsageError(f"method_params.score_branch must be one of {', '.join(BRANCHES)}, got {p.score_branch!r}")

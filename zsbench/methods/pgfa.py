@@ -18,7 +18,6 @@ count (the released setting 2 interpolates 50 to 64 frames; prepare the store wi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -86,15 +85,7 @@ class Pgfa(Method):
     paper_quirks: ClassVar[tuple[str, ...]] = ("test_epoch_selection", "batch_averaged_accuracy", "warmup_epoch0_lr0")
     test_time_params: ClassVar[frozenset[str]] = frozenset({"use_prototypes", "rho", "test_batch_size"})
 
-    def __init__(
-        self,
-        params: MethodParams,
-        quirks: Iterable[str] | str,
-        seed: int,
-        family: str = "ntu60",
-        split_setting: str = "synse",
-    ) -> None:
-        super().__init__(params, quirks, seed, family, split_setting)
+    def setup(self) -> None:
         self.network: PgfaNetwork | None = None
         self.last_pass_one: torch.Tensor | None = None
         self.fit_log: dict[str, Any] = {}
