@@ -19,7 +19,8 @@ from zsbench.pipeline.resolve import resolve_run
 
 runner = CliRunner()
 PGFA = ["run", "--method", "pgfa", "--dataset", "ntu60-synth", "--split", "48/12", "--json",
-        "--set", "method_params.epochs=2", "--set", "method_params.encoder=tcn", "--set", "method_params.encoder_hidden=16"]  # fmt: skip
+        "--set", "method_params.epochs=2", "--set", "method_params.encoder=tcn", "--set", "method_params.encoder_hidden=16",
+        "--set", "encoder.epochs=2", "--set", "encoder.hidden=16"]  # fmt: skip
 
 
 def test_weights_hash_names_the_weights_only() -> None:
