@@ -27,8 +27,8 @@ def code_identity() -> dict[str, Any]:
 def compute_identity(device: str | None = None) -> dict[str, Any]:
     """The compute settings that change float results: device type and CPU thread count.
 
-    Reductions are split across threads, so one run gives slightly different numbers at 1 and 2 threads
-    (measured: ZSL 73.33 vs 74.17 on one DeViSE config); the two are different runs.
+    Reductions are split across threads, so one config gives slightly different numbers at 1 and 2 threads
+    (issue 15 reports ZSL 73.33 vs 74.17 for one DeViSE run id); the two are different runs.
     """
     return {"device": runtime.resolve_device(device).type, "threads": runtime.cpu_threads()}
 

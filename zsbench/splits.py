@@ -21,6 +21,7 @@ import yaml
 
 from zsbench.errors import DataError, UsageError
 from zsbench.seeding import numpy_rng
+from zsbench.split_settings import setting_of
 
 SETTING_FILES = {
     "synse": "synse_fixed",
@@ -61,6 +62,11 @@ class ClassSplit:
     def validation_seen(self) -> tuple[int, ...]:
         held_out = set(self.validation_unseen)
         return tuple(c for c in self.seen if c not in held_out)
+
+    @property
+    def setting(self) -> str:
+        """The split setting (``synse``, ``smie``, ``purls``, ...), from the canonical name."""
+        return setting_of(self.name)
 
     def content_hash(self) -> str:
         payload = {"family": self.family, "unseen": list(self.unseen), "validation": list(self.validation_unseen)}

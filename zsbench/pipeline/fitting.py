@@ -116,7 +116,7 @@ def run_fold(
         frozenset(run.quirks),
         config.seed,
         run.spec.family,
-        run.split.name.partition(":")[0],
+        run.split.setting,
     )
     method.backbone = config.encoder.name
     evaluation = data.evaluation

@@ -85,7 +85,7 @@ def resolve_run(config: RunConfig, device: str | None = None) -> ResolvedRun:
     if partition not in spec.partitions:
         raise UsageError(f"dataset {spec.name} has no partition {partition!r}; valid: {', '.join(spec.partitions)}")
     params = params_from_dict(method_type.params_type, config.method_params, "method_params")
-    encoder_name = config.encoder.name or default_encoder(spec, split.name.partition(":")[0])
+    encoder_name = config.encoder.name or default_encoder(spec, split.setting)
     SKELETON_ENCODERS.get(encoder_name)  # an unknown name fails here, listing the valid ones
     if needs_token_map(method_type, spec) and encoder_name not in JOINT_MAP_ENCODERS:
         raise UsageError(
@@ -94,7 +94,7 @@ def resolve_run(config: RunConfig, device: str | None = None) -> ResolvedRun:
         )
     quirks = active_quirks(method_type.paper_quirks, config.protocol, config.quirks, config.no_quirks)
     # Building the method runs its own parameter checks now, before any encoder trains (it holds no weights yet).
-    method_type(params, frozenset(quirks), config.seed, spec.family, split.name.partition(":")[0])
+    method_type(params, frozenset(quirks), config.seed, spec.family, split.setting)
     resolved = dataclasses.replace(
         config, split=split.name, partition=partition, method_params=dataclasses.asdict(params),
         encoder=dataclasses.replace(config.encoder, name=encoder_name),

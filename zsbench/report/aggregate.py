@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from scipy import stats
 
 from zsbench.config import RunConfig
 from zsbench.results.store import find_records, read_record
+from zsbench.split_settings import setting_of
 
 GROUP_KEYS = ("method", "dataset", "split", "protocol", "variant")
 IDENTITY_FIELDS = ("method", "dataset", "split", "seed", "protocol")
@@ -41,7 +43,7 @@ def variant_settings(config: dict[str, Any]) -> list[str]:
         method_type = METHODS.get(config["method"])
         defaults["method_params"] = asdict(method_type.params_type())
         if config.get("dataset") in DATASETS:
-            setting = str(config.get("split", "")).partition(":")[0]
+            setting = setting_of(str(config.get("split", "")))
             defaults["encoder"]["name"] = default_encoder(DATASETS.get(config["dataset"]), setting)
     # Records hold JSON: tuples read back as lists.
     default_flat, flat = _flatten(json.loads(json.dumps(defaults))), _flatten(config)
@@ -54,10 +56,15 @@ def variant_settings(config: dict[str, Any]) -> list[str]:
     ]
 
 
+def variant_label(settings: Sequence[str]) -> str:
+    """Settings joined, or ``"default"``. Runs are averaged over seeds only within one variant, so ablations
+    never mix."""
+    return ", ".join(settings) or "default"
+
+
 def variant_of(config: dict[str, Any]) -> str:
-    """:func:`variant_settings` joined, or ``"default"``. Runs are averaged over seeds only within one
-    variant, so ablations never mix."""
-    return ", ".join(variant_settings(config)) or "default"
+    """The variant a config names: :func:`variant_label` of its :func:`variant_settings`."""
+    return variant_label(variant_settings(config))
 
 
 def factor_common(summary: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -95,7 +102,7 @@ def runs_table(results_dir: Path) -> pd.DataFrame:
                 "dataset": record.config["dataset"],
                 "split": record.config["split"],
                 "protocol": record.protocol.get("name", record.config.get("protocol")),
-                "variant": ", ".join(settings) or "default",
+                "variant": variant_label(settings),
                 "settings": settings,
                 "encoder": str(record.config.get("encoder", {}).get("name")),
                 "transductive": bool(record.protocol.get("transductive", False)),

@@ -18,6 +18,7 @@ import pandas as pd
 
 from zsbench.report.anchors import Published
 from zsbench.report.grid import PAPER_MARK, TRANSDUCTIVE_MARK, Grid, Label, Number
+from zsbench.split_settings import setting_of
 
 METRIC_TITLES = {"zsl_top1": "ZSL", "gzsl_h": "H", "ausuc": "AUSUC"}
 PLAIN_VARIANTS = ("default", "common")
@@ -35,14 +36,14 @@ def split_order(summary: pd.DataFrame) -> list[tuple[str, str]]:
     def key(pair: tuple[str, str]) -> tuple[Any, ...]:
         sizes = re.search(r"(\d+)/(\d+)$", pair[1])
         count = int(sizes.group(2)) if sizes else int(unseen.loc[pair]) if unseen is not None else 0
-        return pair[0], pair[1].partition(":")[0], count, pair[1]
+        return pair[0], setting_of(pair[1]), count, pair[1]
 
     return sorted(((str(d), str(s)) for d, s in pairs.itertuples(index=False)), key=key)
 
 
 def group_titles(pairs: list[tuple[str, str]]) -> list[str]:
     """Short split names when one setting is shown (``55/5``), the dataset in front when several datasets are."""
-    settings = {split.partition(":")[0] for _, split in pairs}
+    settings = {setting_of(split) for _, split in pairs}
     datasets = {dataset for dataset, _ in pairs}
     titles = []
     for dataset, split in pairs:
