@@ -47,6 +47,8 @@ METHODS.add(
     "PGFA: end-to-end skeleton-text KL alignment; transductive test-time prototypes from low-entropy samples",
 )
 
+# New methods: add their METHODS.add(...) blocks directly above this line (keep this line).
+
 _NTU_HOW = "register at https://rose1.ntu.edu.sg/dataset/actionRecognition/ and download the skeleton archives"
 DATASETS.add(
     "ntu60",

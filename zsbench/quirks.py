@@ -68,6 +68,7 @@ CATALOGUE: dict[str, Quirk] = {
             "model selection",
             True,
         ),
+        # New methods' quirks: add their Quirk(...) entries directly above this line (keep this line).
     )
 }
 # Quirks that the pipeline applies (the others act inside a method).
