@@ -61,7 +61,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite (unit, property and end-to-end CLI tests); Triton kernels run interpreted on the CPU."""
-    _install(session, "[dev,triton,plots]")
+    _install(session, "[dev,triton,plots,ray]")
     session.run("pytest", "-q", *session.posargs)
 
 

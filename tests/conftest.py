@@ -13,7 +13,9 @@ SAMPLES = SHARED / "data-samples"
 REFERENCE = SHARED / "reference"
 
 # A small synthetic set and short training budgets: every end-to-end test finishes in seconds.
-TINY_SYNTH = SynthConfig(family="ntu60", subjects_per_partition=3, replications=2, cameras=(1, 2, 3), frames=32, seed=0)
+TINY_SYNTH = SynthConfig(
+    family="ntu60", train_subjects=3, test_subjects=3, replications=2, cameras=(1, 2, 3), frames=32, seed=0
+)
 # The CLI tests pin the small tcn (several times faster to train than the default backbone); the backbone's
 # own tests (test_backbone.py) and the token-map methods' end-to-end tests run the default.
 FAST_RUN = [

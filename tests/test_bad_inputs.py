@@ -467,7 +467,12 @@ def test_a_full_disk_while_writing_is_an_error_that_leaves_nothing(
     monkeypatch.undo()
     monkeypatch.setenv("ZSBENCH_HOME", str(empty_home))
     monkeypatch.setattr(store, "_content_hash", full)  # late: after the array and index are written
-    _fails(_prepare("ntu60-synth", "--subjects", "1", "--frames", "8"), 3, "ntu60-synth", "disk is full")
+    _fails(
+        _prepare("ntu60-synth", "--train-subjects", "1", "--test-subjects", "1", "--frames", "8"),
+        3,
+        "ntu60-synth",
+        "disk is full",
+    )
     assert _leftovers(empty_home) == []
 
 

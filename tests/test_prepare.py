@@ -29,7 +29,7 @@ def _load(home: Path, name: str) -> store.SkeletonStore:
 def raw_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("raw")
     write_synthetic_skeletons(
-        SynthConfig(subjects_per_partition=1, replications=1, cameras=(1,), frames=40), folder, limit=30
+        SynthConfig(train_subjects=1, test_subjects=1, replications=1, cameras=(1,), frames=40), folder, limit=30
     )
     for sample in needs_shared(SAMPLES / "ntu").glob("*.skeleton"):
         (folder / sample.name).symlink_to(sample)

@@ -67,7 +67,16 @@ def test_unknown_backend_and_names_exit_2(zsbench_home: Path) -> None:
 
 
 def test_ray_backend_runs_each_point_as_a_task(zsbench_home: Path) -> None:
-    pytest.importorskip("ray")
+    ray = pytest.importorskip("ray")  # installed by `nox -s tests`, so CI runs this on every commit
+    # A local cluster on the loopback address, started before the sweep so that the sweep joins it.
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    try:
+        _sweep_twice_on_ray()
+    finally:
+        ray.shutdown()
+
+
+def _sweep_twice_on_ray() -> None:
     args = ["sweep", "--backend", "ray", "--method", "devise", "--split", "55/5", "--seed", "0", "--seed", "1",
             "--dataset", "ntu60-synth", "--json", *TINY]  # fmt: skip
     result = runner.invoke(app, args)

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from zsbench.data.datasets import NTU60_XSUB_TRAIN
 from zsbench.data.synthetic.generator import SynthConfig, load_scripts, synth_samples
 from zsbench.data.synthetic.primitives import PRIMITIVES
+from zsbench.errors import DataError
 
-SMALL = SynthConfig(subjects_per_partition=1, replications=1, cameras=(1, 2), frames=24, seed=3)
+SMALL = SynthConfig(train_subjects=1, test_subjects=1, replications=1, cameras=(1, 2), frames=24, seed=3)
 
 
 def _bone(sample: np.ndarray, child: int, parent: int, body: int = 0) -> np.ndarray:
@@ -67,3 +69,18 @@ def test_every_ntu120_script_uses_known_primitives() -> None:
         for calls in script.actors:
             assert all(call.primitive in PRIMITIVES for call in calls)
         assert len(script.actors) == (2 if 49 <= script.label <= 59 or script.label >= 105 else 1)
+
+
+def test_default_set_gives_the_folds_their_promised_sizes() -> None:
+    """102 test samples per class from 17 test subjects, 30 per class from 5 training subjects (per-subject: 6)."""
+    config = SynthConfig(family="ntu60", frames=8)
+    _, rows = synth_samples(config)
+    labels = np.array([r["label"] for r in rows])
+    training = np.isin([r["subject"] for r in rows], NTU60_XSUB_TRAIN)
+    assert np.bincount(labels[~training]).tolist() == [102] * 60
+    assert np.bincount(labels[training]).tolist() == [30] * 60
+
+
+def test_asking_for_more_subjects_than_the_list_holds_names_the_field() -> None:
+    with pytest.raises(DataError, match="test_subjects is 21, expected 1 to 20"):
+        synth_samples(SynthConfig(family="ntu60", test_subjects=21, frames=8))

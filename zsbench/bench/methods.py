@@ -22,7 +22,7 @@ from zsbench.data.synthetic.generator import SynthConfig
 
 STAGES = ("encoder_training_seconds", "extraction_seconds", "fit_seconds", "scoring_seconds")
 # --quick: a small store and short budgets, to see the shape of the costs in about a minute per method.
-QUICK_STORE = SynthConfig(family="ntu60", subjects_per_partition=2, replications=1, frames=64)
+QUICK_STORE = SynthConfig(family="ntu60", train_subjects=2, test_subjects=2, replications=1, frames=64)
 QUICK_SETTINGS = ("encoder.epochs=2", "method_params.epochs=2")
 
 

@@ -46,11 +46,12 @@ class PrepareTiming:
 
 def synthetic_corpus(count: int, seed: int = 0) -> Path:
     """A cached folder of ``count`` synthetic real-format files (90 frames each, like typical NTU clips)."""
-    per_subject = 60 * 2 * 3 * 2  # classes x replications x cameras x (train + test subject)
+    per_subject = 60 * 2 * 3 * 2  # classes x replications x cameras x (one train + one test subject)
     folder = paths.home() / "bench" / f"ntu-skeletons-{count}-{seed}"
     if len(list(folder.glob("*.skeleton"))) < count:
         shutil.rmtree(folder, ignore_errors=True)
-        config = SynthConfig(subjects_per_partition=math.ceil(count / per_subject), frames=90, seed=seed)
+        subjects = math.ceil(count / per_subject)
+        config = SynthConfig(train_subjects=subjects, test_subjects=subjects, frames=90, seed=seed)
         write_synthetic_skeletons(config, folder, limit=count)
     return folder
 

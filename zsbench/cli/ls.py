@@ -5,7 +5,7 @@ from rich.table import Table
 
 from zsbench.cli.common import handle_errors, print_json, stdout
 
-KINDS = ("methods", "datasets", "splits", "text-encoders", "encoders", "classes", "quirks")
+KINDS = ("methods", "datasets", "splits", "text-encoders", "encoders", "classes", "quirks", "recipes")
 HELP = f"""List what zsbench knows: {", ".join(KINDS)}.
 
 Examples:
@@ -17,6 +17,8 @@ Examples:
   zsbench ls classes --dataset pku-mmd --json
 
   zsbench ls quirks
+
+  zsbench ls recipes
 """
 
 
@@ -51,6 +53,14 @@ def ls(
 
         family = DATASETS.get(DATASETS.check(dataset)).family
         rows = [{"id": i, "name": name} for i, name in enumerate(class_names(family))]
+    elif what == "recipes":
+        from zsbench import recipes
+
+        rows = []
+        for name in recipes.available():
+            recipe = recipes.load(name)
+            rows.append({"name": name, "title": recipe.title, "methods": ", ".join(recipe.methods),
+                         "published cells": len(recipe.published), "needs": "; ".join(recipe.needs())})  # fmt: skip
     elif what == "quirks":
         from zsbench.quirks import CATALOGUE
 

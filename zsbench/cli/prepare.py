@@ -15,7 +15,7 @@ Examples:
 
   zsbench prepare ntu60-synth                                   # offline stand-in, seconds
 
-  zsbench prepare ntu60-synth --subjects 10 --write-skeletons out/   # also write real-format .skeleton files
+  zsbench prepare ntu60-synth --test-subjects 4 --write-skeletons out/   # also write real-format .skeleton files
 
   zsbench prepare ntu60 --root ~/data/nturgbd_skeletons --missing NTU_RGBD_samples_with_missing_skeletons.txt
 
@@ -53,7 +53,8 @@ def prepare(
     non_finite: str = typer.Option(
         "error", help="A nan/inf coordinate: error (default, names the file and line) or zero (set to 0, recorded)."
     ),
-    subjects: int = typer.Option(4, help="Synthetic: subjects drawn from each of the train and test subject lists."),
+    train_subjects: int = typer.Option(5, help="Synthetic: subjects drawn from the cross-subject training list."),
+    test_subjects: int = typer.Option(17, help="Synthetic: subjects drawn from the cross-subject test list."),
     seed: int = typer.Option(0, help="Synthetic: generator seed."),
     write_skeletons: Path | None = typer.Option(
         None, help="Synthetic: also write every sample as a .skeleton file here."
@@ -70,7 +71,13 @@ def prepare(
     try:
         with progress_bar() as progress:
             if spec.synthetic:
-                config = SynthConfig(family=spec.family, subjects_per_partition=subjects, frames=frames, seed=seed)
+                config = SynthConfig(
+                    family=spec.family,
+                    train_subjects=train_subjects,
+                    test_subjects=test_subjects,
+                    frames=frames,
+                    seed=seed,
+                )
                 path = build.prepare_synthetic(dataset, config, progress)
                 if write_skeletons is not None:
                     from zsbench.data.synthetic.skeleton_files import write_synthetic_skeletons

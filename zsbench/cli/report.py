@@ -32,6 +32,8 @@ Examples:
 
   zsbench report --method dynapurls --method neuron --format markdown
 
+  zsbench report --recipe pgfa-tip2025 --format markdown    # ours (strict, paper) beside the published cells
+
 In table, markdown and LaTeX output the settings shared by every row are printed once, below the table.
 """
 
@@ -50,6 +52,11 @@ def report(
     published: Path | None = typer.Option(None, help="Published numbers CSV (default results/published.csv)."),
     standalone: bool = typer.Option(False, "--standalone", help="LaTeX: a whole compilable document."),
     plots: Path | None = typer.Option(None, "--plots", help="Also write figures (PNG and PDF) into this folder."),
+    recipe: str | None = typer.Option(
+        None, help="Only the runs of this recipe (zsbench ls recipes), paper layout beside its published numbers."
+    ),
+    stand_in: bool = typer.Option(False, "--stand-in", help="With --recipe: its tables on the synthetic sets."),
+    dataset: str | None = typer.Option(None, help="With --recipe: the dataset that replaces its family's tables."),
 ) -> None:
     from zsbench import paths
     from zsbench.errors import UsageError
@@ -58,6 +65,16 @@ def report(
 
     if as_json:
         output_format = "json"
+    chosen = None
+    if recipe is not None:
+        from zsbench import recipes
+
+        chosen = recipes.load(recipe)
+        chosen = recipes.with_stand_ins(chosen) if stand_in else chosen
+        chosen = recipes.with_dataset(chosen, dataset) if dataset is not None else chosen
+        layout, anchors = layout or "paper", True
+    elif stand_in or dataset is not None:
+        raise UsageError("--stand-in and --dataset need --recipe")
     if output_format not in FORMATS:
         raise UsageError(f"unknown format {output_format!r}; valid: {', '.join(FORMATS)}")
     options = ReportOptions(output_format, layout, ausuc, anchors, published, standalone, plots)
@@ -66,6 +83,12 @@ def report(
     runs = runs_table(folder)
     if methods and not runs.empty:
         runs = runs[runs["method"].isin(methods)]
+    if chosen is not None and not runs.empty:
+        from zsbench import recipes
+
+        runs = recipes.recipe_rows(runs, chosen)
+        for note in recipes.recipe_notes(runs, chosen):
+            stderr.print(note, highlight=False)
     if runs.empty:
         stderr.print(f"no run records in {folder}")
         if output_format == "json":

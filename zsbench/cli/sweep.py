@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -22,6 +23,10 @@ Examples:
   zsbench sweep --method dynapurls --split 48/12 --seed 0 --variant "" --variant "method_params.refine=false" --dry-run
 
   RAY_ADDRESS=auto zsbench sweep --backend ray --method pgfa --split smie:1 --seed 0 --seed 1
+
+  zsbench sweep --recipe pgfa-tip2025                 # a published table (zsbench ls recipes), strict and paper
+
+  zsbench sweep --recipe pgfa-tip2025 --stand-in --seed 0 --set encoder.name=tcn   # on the synthetic sets
 """
 
 
@@ -32,7 +37,13 @@ def sweep(
     seeds: list[int] = typer.Option([], "--seed", help="A seed (repeat for several; default 0)."),
     protocols: list[str] = typer.Option([], "--protocol", help="strict or paper (repeat; default strict)."),
     variants: list[str] = typer.Option([], "--variant", help="Assignments for one variant, ';'-separated (repeat)."),
-    dataset: str = typer.Option("ntu60", help="The dataset every point runs on."),
+    dataset: str | None = typer.Option(
+        None, help="The dataset every point runs on (default ntu60); with --recipe, replaces the tables of its family."
+    ),
+    recipe: str | None = typer.Option(None, help="Run a reproduction recipe (zsbench ls recipes) instead of a grid."),
+    stand_in: bool = typer.Option(
+        False, "--stand-in", help="With --recipe: run each table on its family's synthetic set (a pipeline check)."
+    ),
     config: Path | None = typer.Option(None, "--config", help="YAML file of config fields for every point."),
     assignments: list[str] = typer.Option([], "--set", help="Override a field for every point."),
     results_dir: Path | None = typer.Option(None, help="Where records go (default $ZSBENCH_HOME/runs)."),
@@ -42,13 +53,21 @@ def sweep(
     as_json: bool = typer.Option(False, "--json", help="Print the outcomes as one JSON document."),
 ) -> None:
     from zsbench import paths
+    from zsbench.errors import UsageError
     from zsbench.results.store import record_path
     from zsbench.sweep import parse_variant, plan, run_sweep
 
     folder = results_dir or paths.runs_dir()
-    points = plan(
-        methods, splits, seeds, protocols, [parse_variant(v) for v in variants], dataset, assignments, config, device
-    )
+    if recipe is not None:
+        points = _recipe_points(recipe, dataset, stand_in, methods, splits, seeds, protocols, variants, config,
+                                assignments, device)  # fmt: skip
+    else:
+        if stand_in:
+            raise UsageError("--stand-in needs --recipe")
+        points = plan(
+            methods, splits, seeds, protocols, [parse_variant(v) for v in variants], dataset or "ntu60", assignments,
+            config, device,
+        )  # fmt: skip
     if dry_run:
         rows = [
             {"run": p.label, "run_id": p.run_id, "has_record": record_path(folder, p.run_id).is_file()} for p in points
@@ -83,6 +102,33 @@ def sweep(
         stdout.print(table)
     if failed:
         raise typer.Exit(4)
+
+
+def _recipe_points(
+    name: str,
+    dataset: str | None,
+    stand_in: bool,
+    methods: list[str],
+    splits: list[str],
+    seeds: list[int],
+    protocols: list[str],
+    variants: list[str],
+    config: Path | None,
+    assignments: list[str],
+    device: str | None,
+) -> list[Any]:
+    from zsbench import recipes
+    from zsbench.errors import UsageError
+
+    if splits or variants or config is not None:
+        raise UsageError("--recipe sets the splits and variants itself; drop --split, --variant and --config")
+    chosen = recipes.load(name)
+    if stand_in:
+        chosen = recipes.with_stand_ins(chosen)
+    if dataset is not None:
+        chosen = recipes.with_dataset(chosen, dataset)
+    recipes.require_data(chosen)
+    return recipes.plan_recipe(chosen, methods, seeds, protocols, assignments, device)
 
 
 def _percent(value: float | None) -> str:

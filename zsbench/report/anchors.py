@@ -1,6 +1,6 @@
 """Published numbers (``results/published.csv``) matched to zsbench rows: same method, dataset family, split, metric.
 
-Method names match case-insensitively (``pgfa`` ↔ ``PGFA``). Splits match through the setting's file name
+Method names match ignoring case and punctuation (``pgfa`` ↔ ``PGFA``, ``cada_vae`` ↔ ``CADA-VAE``). Splits match through the setting's file name
 (``synse:55/5`` ↔ ``synse_fixed:55/5``); a random split (``smie:1``, ``sadvae:2``) is matched with the literature's
 mean over 3 random splits of the same size (``random3:55/5``, metric ``zsl_top1_mean3``). Values are in %.
 """
@@ -8,6 +8,7 @@ mean over 3 random splits of the same size (``random3:55/5``, metric ``zsl_top1_
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +31,13 @@ class Anchor:
     note: str
 
 
+def method_key(method: str) -> str:
+    """A method's name for matching: case and punctuation dropped (``CADA-VAE`` ↔ ``cada_vae``, ``SA-DVAE`` ↔ ``sadvae``)."""
+    return re.sub(r"[^a-z0-9]", "", method.lower())
+
+
 def _key(method: str, dataset: str, split: str, metric: str) -> tuple[str, str, str, str]:
-    return method.lower(), dataset, split, metric
+    return method_key(method), dataset, split, metric
 
 
 class Published:
@@ -64,6 +70,10 @@ class Published:
             except (TypeError, ValueError):
                 raise DataError(f"{path}, line {line}: value {row['value']!r} is not a number") from None
         return cls(rows)
+
+    def has(self, method: str, family: str, published_split: str, published_metric: str) -> bool:
+        """Whether a number is on record under published.csv's own names (e.g. ``synse_fixed:55/5``, ``zsl_top1``)."""
+        return _key(method, family, published_split, published_metric) in self._anchors
 
     def lookup(self, method: str, family: str, split: str, unseen_count: int, metric: str) -> Anchor | None:
         """The published number for a zsbench row, or None."""
