@@ -11,9 +11,14 @@ from typing import Any
 from zsbench.data.datasets import DatasetSpec
 from zsbench.registry import Registry
 
-METHODS: Registry[Any] = Registry("method")
-DATASETS: Registry[DatasetSpec] = Registry("dataset")
-SKELETON_ENCODERS: Registry[Any] = Registry("skeleton encoder")
+# Installed packages add entries through these entry-point groups (see zsbench.registry).
+METHODS: Registry[Any] = Registry("method", plugins="zsbench.methods", base="zsbench.methods.base:Method")
+DATASETS: Registry[DatasetSpec] = Registry(
+    "dataset", plugins="zsbench.datasets", base="zsbench.data.datasets:DatasetSpec"
+)
+SKELETON_ENCODERS: Registry[Any] = Registry(
+    "skeleton encoder", plugins="zsbench.skeleton_encoders", base="torch.nn:Module"
+)
 TEXT_ENCODERS: Registry[str] = Registry("text encoder")
 JOINT_MAP_ENCODERS = ("jointmix", "stgcn", "shiftgcn")  # encoders with a per-joint token map (for map_segments methods)
 
@@ -47,6 +52,64 @@ METHODS.add(
     "PGFA: end-to-end skeleton-text KL alignment; transductive test-time prototypes from low-entropy samples",
 )
 
+METHODS.add(
+    "purls",
+    "zsbench.methods.purls:Purls",
+    "PURLS (Zhu et al., CVPR 2024): description-queried attention pooling over the token map, 8 slots, no refinement",
+)
+
+METHODS.add(
+    "cada_vae",
+    "zsbench.methods.cada_vae:CadaVae",
+    "CADA-VAE (Schönfeld et al., CVPR 2019) as synse-zsl releases it: linear skeleton/label VAEs, cross-reconstruction",
+)
+
+METHODS.add(
+    "synse",
+    "zsbench.methods.synse:Synse",
+    "SynSE (Gupta et al., ICIP 2021): noun- and verb-phrase VAEs aligned with halves of the skeleton VAE's latent",
+)
+
+METHODS.add(
+    "sadvae",
+    "zsbench.methods.sadvae:SaDvae",
+    "SA-DVAE (Li et al., ECCV 2024): skeleton/text VAEs, semantic + style skeleton latent, total-correlation "
+    "discriminator; classifier on sampled text latents",
+)
+
+METHODS.add(
+    "tdsm",
+    "zsbench.methods.tdsm:Tdsm",
+    "TDSM (Do et al., ICCV 2025): text-conditioned diffusion denoiser (joint-attention DiT) over pooled features; "
+    "triplet denoising loss; class = least denoising error",
+)
+
+METHODS.add(
+    "jpose",
+    "zsbench.methods.jpose:Jpose",
+    "JPoSE (Wray et al., ICCV 2019) as synse-zsl releases it: verb and noun embedding spaces plus a joint space "
+    "on pooled features; hinge + 0.01 triplet losses; joint cosine scores",
+)
+
+METHODS.add(
+    "revise",
+    "zsbench.methods.revise:Revise",
+    "ReViSE (Tsai et al., ICCV 2017) as synse-zsl releases it: visual and text autoencoders with MMD-aligned codes, "
+    "hinge on 50-d heads, reconstruction losses; dot-product scores",
+)
+
+METHODS.add(
+    "smie",
+    "zsbench.methods.smie:Smie",
+    "SMIE (Zhou et al., ACM MM 2023): Jensen-Shannon MI skeleton-text alignment + temporal constraint on the token map",
+)
+
+METHODS.add(
+    "star",
+    "zsbench.methods.star:Star",
+    "STAR (Chen et al., ACM MM 2024): part-level skeleton-description matching with visual and semantic-part prompts",
+)
+
 # New methods: add their METHODS.add(...) blocks directly above this line (keep this line).
 
 _NTU_HOW = "register at https://rose1.ntu.edu.sg/dataset/actionRecognition/ and download the skeleton archives"
@@ -71,13 +134,20 @@ DATASETS.add(
 DATASETS.add(
     "ntu60-synth",
     DatasetSpec(
-        "ntu60-synth", "ntu60", "synthetic NTU-60 stand-in (offline default)", ("xsub", "xview"), synthetic=True
+        "ntu60-synth",
+        "ntu60",
+        "synthetic NTU-60 stand-in (offline default)",
+        ("xsub", "xview"),
+        synthetic=True,
+        target="synthetic",
     ),
     "synthetic NTU-60-compatible set generated offline (smoke tests, demos; not a benchmark)",
 )
 DATASETS.add(
     "ntu120-synth",
-    DatasetSpec("ntu120-synth", "ntu120", "synthetic NTU-120 stand-in", ("xsub", "xset"), synthetic=True),
+    DatasetSpec(
+        "ntu120-synth", "ntu120", "synthetic NTU-120 stand-in", ("xsub", "xset"), synthetic=True, target="synthetic"
+    ),
     "synthetic NTU-120-compatible set generated offline",
 )
 
@@ -87,7 +157,7 @@ for _family in ("ntu60", "ntu120"):
         f"{_family}-features",
         DatasetSpec(
             f"{_family}-features", _family, f"pre-extracted {_family.upper()} features per SynSE split", ("xsub",),
-            how_to_obtain=_FEATURES_HOW, kind="features",
+            how_to_obtain=_FEATURES_HOW, kind="features", target="synse-features",
         ),
         f"{_family.upper()} SynSE-style pre-extracted 256-d features (one encoder per split; no raw skeletons)",
     )  # fmt: skip
@@ -106,9 +176,27 @@ for _name, _family, _summary in (
     DATASETS.add(
         _name,
         DatasetSpec(_name, _family, f"{_summary} SMIE-style per-split skeleton arrays", ("xsub",),
-                    how_to_obtain=_SMIE_HOW, kind="split-skeletons"),
+                    how_to_obtain=_SMIE_HOW, kind="split-skeletons", target="smie-splits"),
         f"{_summary} SMIE/PGFA per-split raw skeleton arrays (seen train + unseen test of each random split)",
     )  # fmt: skip
+
+_BUNDLES = (
+    ("sadvae", "SA-DVAE resources.zip (Google Drive link in pha123661/SA-DVAE's README): its resources/ folder",
+     "SA-DVAE / TDSM pre-extracted features (sk_feats/: Shift-GCN on SynSE splits, ST-GCN on random splits)"),
+    ("flora", "Flora's skeleton_features bundle (Google Drive link in cseeyangchen/Flora's README)",
+     "Flora bundle: synse_features (4s-Shift-GCN), sadave_features (ST-GCN), flora_features (PURLS splits)"),
+    ("star", "Flora's skeleton_features bundle (Google Drive link in cseeyangchen/Flora's README)",
+     "STAR benchmark features from Flora's bundle: star_features + starsmie_features (1s-Shift-GCN, xsub)"),
+)  # fmt: skip
+for _name, _family, _summary in (("ntu60", "ntu60", "NTU-60"), ("ntu120", "ntu120", "NTU-120"),
+                                 ("pku-mmd", "pku51", "PKU-MMD I")):  # fmt: skip
+    for _layout, _how, _what in _BUNDLES:
+        DATASETS.add(
+            f"{_name}-{_layout}",
+            DatasetSpec(f"{_name}-{_layout}", _family, f"{_summary} {_what}", ("xsub",), how_to_obtain=_how,
+                        kind="features", target=f"bundle:{_layout}"),
+            f"{_summary} {_what}",
+        )  # fmt: skip
 
 SKELETON_ENCODERS.add(
     "shiftgcn",

@@ -31,3 +31,9 @@ class RunFailed(ZsbenchError):
     """A run could not finish (diverged, NaN scores, ...)."""
 
     exit_code = 1
+
+
+class PluginError(ZsbenchError):
+    """An installed plugin cannot be used: it fails to import, or its name clashes with another entry."""
+
+    exit_code = 1

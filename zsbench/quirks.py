@@ -68,6 +68,37 @@ CATALOGUE: dict[str, Quirk] = {
             "model selection",
             True,
         ),
+        Quirk(
+            "test_without_layernorm",
+            "SMIE: test scores feed the discriminator the features without the LayerNorm used in training",
+            "test time",
+            False,
+        ),
+        Quirk(
+            "test_driven_schedule",
+            "ReViSE/JPoSE: the LR plateau schedule (JPoSE: and the early stop, up to 2000 epochs) steps on test ZSL accuracy",
+            "training",
+            True,
+        ),
+        Quirk(
+            "triplet_all_pairs",
+            "JPoSE: the triplet loss scores every anchor against every sample's mined positive and negative",
+            "training",
+            False,
+        ),
+        Quirk(
+            "inverted_gate_threshold",
+            "CADA-VAE/SynSE: the released synse-zsl gate (validation-trained); its eval applies the threshold mirrored "
+            "(seen if 1 - p_unseen > th, chosen for unseen if p_unseen > th); the method scores it on the test labels",
+            "calibration",
+            True,
+        ),
+        Quirk(
+            "gate_unseen_zsl_from_seen_samples",
+            "CADA-VAE/SynSE: the released gate's unseen-side zero-shot features are those of pseudo-seen samples",
+            "calibration",
+            False,
+        ),
         # New methods' quirks: add their Quirk(...) entries directly above this line (keep this line).
     )
 }

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from zsbench import paths
 from zsbench.config import build_config
 from zsbench.data.synthetic.generator import SynthConfig
@@ -33,10 +35,17 @@ class MethodTiming:
     total_seconds: float
     stages: dict[str, float]
     encoders_reused: bool  # both folds' encoders came from the cache
+    test_samples: int = 0  # evaluation samples of the test fold (each scored against every class, GZSL and ZSL)
+    test_scoring_seconds: float = 0.0  # the test fold's scoring time (its share of scoring_seconds)
 
     @property
     def other_seconds(self) -> float:
         return max(0.0, self.total_seconds - sum(self.stages.values()))
+
+    @property
+    def samples_per_second(self) -> float:
+        """Scoring throughput: test samples scored per second of the test fold's scoring."""
+        return self.test_samples / self.test_scoring_seconds if self.test_scoring_seconds > 0 else float("nan")
 
 
 @contextmanager
@@ -73,9 +82,12 @@ def method_stages(
                 shutil.rmtree(paths.fits_dir(), ignore_errors=True)
                 config = build_config(None, settings, {"method": method, "split": split, "dataset": "ntu60-synth"})
                 started = time.perf_counter()
-                record, _, _ = execute(config, home / "runs", ExistingRecord.OVERWRITE, device=device)
+                record, path, _ = execute(config, home / "runs", ExistingRecord.OVERWRITE, device=device)
                 total = time.perf_counter() - started
                 stages = {stage: float(record.timings.get(stage, 0.0)) for stage in STAGES}
                 reused = all(bool(record.encoders[fold].get("reused")) for fold in ("test_fold", "validation_fold"))
-                timings.append(MethodTiming(method, cache, total, stages, reused))
+                with np.load(path.with_suffix(".npz")) as arrays:
+                    test_samples = len(arrays["labels"])
+                scoring = float(record.timings.get("test_scoring_seconds", 0.0))
+                timings.append(MethodTiming(method, cache, total, stages, reused, test_samples, scoring))
     return timings

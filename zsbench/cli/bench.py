@@ -143,22 +143,24 @@ def _methods(as_json: bool, methods: list[str], quick: bool) -> list[dict[str, o
     for name in methods:
         METHODS.get(name)  # unknown names fail here, listing the valid ones
     timings = method_stages(methods or METHODS.names(), quick=quick)
-    rows = [asdict(timing) for timing in timings]
+    rows = [{**asdict(timing), "samples_per_second": timing.samples_per_second} for timing in timings]
     if as_json:
         return rows
     reference = timings[0]
     table = Table(title=f"zsbench bench methods: ntu60-synth 48/12{' (quick)' if quick else ''}, one process")
     for column in ("method", "cache", "total s", *(s.removesuffix("_seconds").replace("_", " ") for s in STAGES),
-                   "other", f"× {reference.method} cold"):  # fmt: skip
+                   "other", f"× {reference.method} cold", "samples/s"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("method", "cache") else "right")
     for timing in timings:
         table.add_row(timing.method, timing.cache, f"{timing.total_seconds:.1f}",
                       *(f"{timing.stages[s]:.1f}" for s in STAGES), f"{timing.other_seconds:.1f}",
-                      f"{timing.total_seconds / reference.total_seconds:.3g}")  # fmt: skip
+                      f"{timing.total_seconds / reference.total_seconds:.3g}",
+                      f"{timing.samples_per_second:.0f}")  # fmt: skip
     stdout.print(table)
     stdout.print(
         "cold: empty encoder and fit caches; warm: the encoder cached, the method fitted again. other: text "
-        "encoding, test-time candidates tried on the validation fold, metrics and writing the record."
+        "encoding, test-time candidates tried on the validation fold, metrics and writing the record. samples/s: "
+        "test-fold samples scored per second of the test fold's scoring (every sample against every class)."
     )
     return rows
 

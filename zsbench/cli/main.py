@@ -8,6 +8,7 @@ from zsbench import __version__
 from zsbench.cli.bench import bench
 from zsbench.cli.compare import compare
 from zsbench.cli.describe import describe
+from zsbench.cli.export import export
 from zsbench.cli.ls import ls
 from zsbench.cli.prepare import prepare
 from zsbench.cli.pretrain import pretrain
@@ -40,8 +41,8 @@ def main(
     """Benchmarking toolkit for zero-shot skeleton-based action recognition."""
 
 
-for command in (prepare, pretrain, run, sweep, report, compare, ls, describe, bench):
-    app.command(no_args_is_help=command in (prepare, pretrain, sweep, ls, describe))(command)
+for command in (prepare, pretrain, run, sweep, report, compare, ls, describe, bench, export):
+    app.command(no_args_is_help=command in (prepare, pretrain, sweep, ls, describe, export))(command)
 
 
 def run_app() -> None:

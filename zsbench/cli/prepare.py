@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -26,6 +27,14 @@ Examples:
   zsbench prepare ntu60-smie --root data/zeroshot/ntu60 --frames 50   # SMIE/PGFA split_{{i}}/ skeleton arrays
 
   zsbench prepare ntu60-features --root synse_resources/ntu_results   # SynSE shift_{{k}}_r/ feature folders
+
+  zsbench prepare ntu60 --pyskl ntu60_3danno.pkl                # pyskl / mmaction2 annotation pickle (trusted file)
+
+  zsbench prepare ntu60-sadvae --root resources                 # SA-DVAE (and TDSM) sk_feats/ + label_splits/
+
+  zsbench prepare ntu60-flora --root skeleton_features          # Flora's bundle: synse/sadave/flora_features
+
+  zsbench prepare ntu60-star --root skeleton_features           # Flora's bundle: star/starsmie_features (xsub)
 """
 
 
@@ -37,6 +46,9 @@ def prepare(
     npz: Path | None = typer.Option(None, help="CTR-GCN style NTU60_CS.npz instead of raw files."),
     stgcn_data: Path | None = typer.Option(None, help="ST-GCN style *_data_joint.npy (with --stgcn-label)."),
     stgcn_label: Path | None = typer.Option(None, help="ST-GCN style *_label.pkl (with --stgcn-data)."),
+    pyskl_file: Path | None = typer.Option(
+        None, "--pyskl", help="pyskl / mmaction2 annotation pickle (ntu60_3danno.pkl); your own trusted file."
+    ),
     frames: int = typer.Option(64, help="Frames per stored sample."),
     temporal: str = typer.Option(
         "resample", help="resample (interpolate to --frames) or pad (first frames, zero tail)."
@@ -60,55 +72,27 @@ def prepare(
         None, help="Synthetic: also write every sample as a .skeleton file here."
     ),
 ) -> None:
-    from zsbench.data import prepare as build
     from zsbench.data.preprocess import PrepareOptions
-    from zsbench.data.synthetic.generator import SynthConfig
+    from zsbench.data.targets import PrepareRequest, prepare_dataset
     from zsbench.errors import DataError, UsageError
 
     spec = DATASETS.get(DATASETS.check(dataset))
     if frame_base not in (0, 1):
         raise UsageError(f"--frame-base is {frame_base}, expected 0 or 1")
+    options = PrepareOptions(frames=frames, temporal=temporal, centre=centre, dtype=dtype, non_finite=non_finite)
+    request = PrepareRequest(
+        root=root, missing=missing, npz=npz, stgcn_data=stgcn_data, stgcn_label=stgcn_label, pyskl=pyskl_file,
+        options=options, frame_base=frame_base, workers=workers, skip_bad=skip_bad, train_subjects=train_subjects,
+        test_subjects=test_subjects, seed=seed, write_skeletons=write_skeletons,
+    )  # fmt: skip
     try:
         with progress_bar() as progress:
-            if spec.synthetic:
-                config = SynthConfig(
-                    family=spec.family,
-                    train_subjects=train_subjects,
-                    test_subjects=test_subjects,
-                    frames=frames,
-                    seed=seed,
-                )
-                path = build.prepare_synthetic(dataset, config, progress)
-                if write_skeletons is not None:
-                    from zsbench.data.synthetic.skeleton_files import write_synthetic_skeletons
-
-                    written = write_synthetic_skeletons(config, write_skeletons, progress=progress)
-                    stderr.print(f"wrote {written} .skeleton files to {write_skeletons}")
-            elif spec.kind == "split-skeletons":
-                options = PrepareOptions(frames=frames, dtype=dtype, non_finite=non_finite)
-                path = build.prepare_smie_splits(dataset, root, options)
-            elif spec.kind == "features":
-                from zsbench import paths
-                from zsbench.data.features import prepare_feature_store
-
-                if root is None:
-                    raise UsageError(f"{dataset} needs --root: a folder of SynSE-style shift_{{k}}_r/ split folders")
-                path = prepare_feature_store(root, paths.datasets_dir() / dataset, spec.family, dataset)
-            else:
-                options = PrepareOptions(
-                    frames=frames, temporal=temporal, centre=centre, dtype=dtype, non_finite=non_finite
-                )
-                if npz is not None or stgcn_data is not None:
-                    if (stgcn_data is None) != (stgcn_label is None):
-                        raise UsageError("--stgcn-data and --stgcn-label go together")
-                    pair = (stgcn_data, stgcn_label) if stgcn_data is not None and stgcn_label is not None else None
-                    path = build.prepare_arrays(dataset, npz=npz, stgcn=pair, options=options)
-                elif spec.family == "pku51":
-                    path = build.prepare_pku(root, options, frame_base, workers, skip_bad, progress)
-                else:
-                    path = build.prepare_ntu(dataset, root, options, missing, workers, skip_bad, progress)
+            prepared = prepare_dataset(spec, request, progress)
     except OSError as error:  # what the store writer did not already explain (an input that vanished, ...)
         raise DataError(f"{error.filename or dataset}: {error.strerror or error}") from error
+    for message in prepared.messages:
+        stderr.print(message)
+    path = prepared.path
     _warn_from_manifest(path / "manifest.json")
     stderr.print(f"prepared [bold]{dataset}[/] in {path}")
     stdout.print(str(path), highlight=False)
@@ -132,6 +116,27 @@ def _warn_from_manifest(manifest_file: Path) -> None:
             f"partition: {shown}",
             highlight=False,
         )
+    _warn_imports(manifest, manifest_file)
+
+
+def _warn_imports(manifest: dict[str, Any], manifest_file: Path) -> None:
+    """Say what a pyskl import or a feature-bundle import left out (all of it is listed in the manifest)."""
+    unlisted = manifest.get("unlisted_samples") or {}
+    for partition, count in unlisted.items():
+        if count:
+            stderr.print(f"[yellow]warning:[/] {count} samples are in neither {partition}_train nor {partition}_val")
+    later = manifest.get("left_out_ntu120_setups")
+    if later:
+        stderr.print(f"left out {later} samples of NTU-120 setups (S018+), which are not part of NTU-60")
+    for entry in manifest.get("unmatched_splits") or []:
+        stderr.print(
+            f"[yellow]warning:[/] {entry['source']}: its unseen classes {entry['unseen']} match no zsbench split; "
+            f"not imported (listed in {manifest_file})",
+            highlight=False,
+        )
+    not_imported = manifest.get("not_imported") or []
+    if not_imported:
+        stderr.print(f"not imported ({len(not_imported)}, listed in {manifest_file}): " + "; ".join(not_imported[:5]))
 
 
 prepare.__doc__ = HELP

@@ -34,6 +34,7 @@ class DatasetSpec:
     synthetic: bool = False
     how_to_obtain: str = ""
     kind: str = "skeletons"  # skeletons (one store) | split-skeletons (one store per split) | features (per split)
+    target: str = "recorded-skeletons"  # how `zsbench prepare` makes its store (zsbench.data.targets.TARGETS)
 
     @property
     def default_partition(self) -> str:

@@ -185,3 +185,64 @@ def load_split_features(store: Path, split: ClassSplit, validation: bool = False
         test_labels=np.load(folder / "test_labels.npy"),
         test_logits=np.load(logits) if logits.is_file() else None,
     )
+
+
+def checked_labels(raw: np.ndarray, family: str, path: Path) -> np.ndarray:
+    """Labels of a feature bundle as int64 class indices: (N,) or (N, 1), integers or integral floats.
+
+    Some bundles save labels as floats (1.0 for class 1); a float that is not a whole number is an error.
+    """
+    labels = np.asarray(raw)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels.reshape(-1)
+    if labels.ndim != 1:
+        raise DataError(f"{path}: labels have shape {labels.shape}, expected (N,): one class index per row")
+    if labels.dtype.kind == "f":
+        whole = np.isfinite(labels) & (labels == np.round(labels))
+        if not whole.all():
+            row = int(np.flatnonzero(~whole)[0])
+            raise DataError(f"{path}: row {row}: label is {labels[row]!r}, expected an integer class index")
+        labels = labels.astype(np.int64)
+    return values.class_labels(labels, splits.NUM_CLASSES[family], family, _rows(path))
+
+
+def checked_features(features: np.ndarray, count: int, path: Path, labels_name: str) -> np.ndarray:
+    """Features of a bundle as float32 (N, D), one row per label in ``labels_name``, every value finite."""
+    if features.ndim != 2 or len(features) != count:
+        raise DataError(
+            f"{path}: shape {features.shape}, expected (N, D) with one row per label of {labels_name} ({count} labels)"
+        )
+    _finite(features, path)
+    return np.asarray(features, dtype=np.float32)
+
+
+def write_feature_store(
+    destination: Path, manifest: dict[str, Any], parts: dict[str, tuple[SplitFeatures, SplitFeatures | None]]
+) -> Path:
+    """Write checked split features (split name -> (main, validation or None)) as a feature store.
+
+    The layout is the one :func:`prepare_feature_store` writes and :func:`load_split_features` reads; ``manifest``
+    adds to the fields every feature store has (name, kind, family, format version, splits).
+    """
+    work = staging.new_staging(destination.parent, destination.name)
+    try:
+        for split_name, (main, validation) in parts.items():
+            target = work / _folder_name(split_name)
+            for folder, features in ((target, main), (target / "validation", validation)):
+                if features is None:
+                    continue
+                folder.mkdir(parents=True)
+                for key, array in vars(features).items():
+                    if array is not None:
+                        np.save(folder / f"{key}.npy", array)
+        full = {
+            **manifest, "name": destination.name, "kind": "features", "format_version": FORMAT_VERSION,
+            "zsbench_version": __version__, "splits": list(parts),
+        }  # fmt: skip
+        write_json_atomic(work / "manifest.json", full)
+        staging.swap_in(work, destination)
+    except OSError as error:
+        raise staging.disk_error(error, destination) from error
+    finally:
+        staging.discard(work)
+    return destination

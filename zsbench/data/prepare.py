@@ -1,7 +1,8 @@
 """``zsbench prepare``: turn a dataset's source files into a prepared store.
 
 Sources: the synthetic generator; raw NTU RGB+D ``.skeleton`` folders; PKU-MMD I (skeleton, label and
-split folders); CTR-GCN ``.npz`` and ST-GCN ``.npy`` + ``.pkl`` arrays. Raw files are parsed in
+split folders); CTR-GCN ``.npz`` and ST-GCN ``.npy`` + ``.pkl`` arrays; pyskl / mmaction2 annotation pickles
+(:func:`prepare_pyskl`, and :func:`export_pyskl` for the way back). Raw files are parsed in
 parallel worker processes; the store is written through :class:`StoreWriter`, so an interrupted
 ``prepare`` leaves nothing that looks complete, and running it again starts cleanly.
 """
@@ -462,3 +463,118 @@ def _smie_split(spec: DatasetSpec, number: str, folder: Path) -> Any:
 def _write_split_manifest(destination: Path, name: str, family: str, prepared: list[str]) -> None:
     manifest = {"name": name, "kind": "split-skeletons", "family": family, "splits": prepared}
     write_json_atomic(destination / "manifest.json", manifest)
+
+
+def prepare_pyskl(name: str, file: Path, options: PrepareOptions, progress: Progress | None = None) -> Path:
+    """A store from a pyskl / mmaction2 annotation pickle (``ntu60_3danno.pkl``, ``ntu120_3danno.pkl``).
+
+    The pickle is the user's own, trusted file (unpickling runs code); its content is checked against the
+    documented structure (:mod:`zsbench.data.readers.pyskl`). Its ``{partition}_train`` / ``{partition}_val``
+    lists become the store's ``partition_{partition}`` columns (samples in neither list: ``unlisted``); a partition
+    of the dataset the pickle does not list follows the NTU rules on the sample names. For ntu60, NTU-120 samples
+    (setups S018 and later) are left out and counted in the manifest, as the raw-file reader leaves them out.
+    """
+    from zsbench.data.readers import pyskl
+    from zsbench.splits import NUM_CLASSES
+
+    spec = DATASETS.get(name)
+    if spec.kind != "skeletons" or spec.synthetic or spec.family not in ntu.FAMILY_LIMITS:
+        raise UsageError(f"--pyskl reads NTU RGB+D annotation pickles: use it with ntu60 or ntu120, not {name}")
+    if not file.is_file():
+        raise DataError(f"{file}: not found (expected a pyskl annotation pickle such as ntu60_3danno.pkl)")
+    digest = pyskl.file_digest(file)
+    split, annotations = pyskl.check_structure(pyskl.load_pickle(file), file)
+    later_setups = {
+        position for position, item in enumerate(annotations)
+        if spec.family == "ntu60" and isinstance(item, dict) and _setup_of(item.get("frame_dir")) > NTU60_SETUPS
+    }  # fmt: skip
+    count = len(annotations) - len(later_setups)
+    if count == 0:
+        raise DataError(f"{file}: key 'annotations' holds no {spec.family} sample (all are NTU-120 setups S018+)")
+    rows: list[dict[str, Any]] = []
+    with StoreWriter(paths.datasets_dir(), name) as writer:
+        array = writer.open_array(count, options.frames, options.dtype)
+        for sample in pyskl.read_samples(annotations, file, options.non_finite):
+            if sample.position in later_setups:
+                continue
+            where = f"{file}: annotations[{sample.position}]"
+            if not 0 <= sample.label < NUM_CLASSES[spec.family]:
+                raise DataError(
+                    f"{where}: key 'label' is {sample.label}, expected 0..{NUM_CLASSES[spec.family] - 1} "
+                    f"(0-based; {spec.family} has {NUM_CLASSES[spec.family]} classes)"
+                )
+            if sample.meta is not None:
+                try:
+                    ntu.check_family(sample.meta, spec.family)
+                except DataError as error:
+                    raise DataError(f"{where}: key 'frame_dir': {error}") from None
+            meta = sample.meta
+            array[len(rows)] = to_fixed_length(sample.sequence, options)
+            rows.append(
+                {"sample": sample.name, "label": sample.label, "subject": meta.subject if meta else -1,
+                 "camera": meta.camera if meta else -1, "setup": meta.setup if meta else -1,
+                 "replication": meta.replication if meta else -1, "frames": len(sample.sequence),
+                 "bodies": int((np.abs(sample.sequence).sum(axis=(0, 2, 3)) > 0).sum())}
+            )  # fmt: skip
+            if progress is not None and (len(rows) % 256 == 0 or len(rows) == count):
+                progress("converting", len(rows), count)
+        del annotations
+        index = pd.DataFrame(rows)
+        partitions, other_splits = pyskl.partitions_from_split(split, set(index["sample"]), file)
+        unlisted = {}
+        for partition, roles in sorted(partitions.items()):
+            index[f"partition_{partition}"] = [roles.get(s, "unlisted") for s in index["sample"]]
+            unlisted[partition] = int((index[f"partition_{partition}"] == "unlisted").sum())
+        manifest = {
+            "family": spec.family,
+            "source": f"pyskl annotation pickle {file}",
+            "synthetic": False,
+            "preprocessing": {**options.to_dict(), "bodies": "as in the pickle (the first 2)"},
+            "inputs": [{"file": file.name, "blake2b": digest}],
+            "pickle_partitions": sorted(partitions),
+            "pickle_other_splits": other_splits,
+            "unlisted_samples": unlisted,
+            "left_out_ntu120_setups": len(later_setups),
+        }
+        return writer.finish(array, index, manifest)
+
+
+def _setup_of(frame_dir: object) -> int:
+    stem = Path(frame_dir).name.removesuffix(".skeleton") if isinstance(frame_dir, str) else ""
+    match = ntu.NAME_PATTERN.match(stem)
+    return int(match.group(1)) if match else 0
+
+
+def export_pyskl(name: str, out: Path, progress: Progress | None = None) -> int:
+    """Write the prepared store ``name`` as a pyskl annotation pickle at ``out``; the number of samples written.
+
+    Each partition of the dataset becomes ``{partition}_train`` and ``{partition}_val`` lists (pyskl's names).
+    Samples keep the store's length T, except in a store prepared with ``--temporal pad``, where the zero tail
+    after the sample's own frames is cut (pyskl samples frames within ``total_frames``).
+    """
+    from zsbench.data.datasets import partition_masks
+    from zsbench.data.readers import pyskl
+    from zsbench.data.store import load_store
+
+    spec = DATASETS.get(name)
+    if spec.kind != "skeletons":
+        raise UsageError(f"{name} is a {spec.kind} dataset; only skeleton stores (one array) can be exported")
+    if not out.parent.is_dir():
+        raise DataError(f"{out.parent}: the output folder does not exist")
+    store = load_store(paths.datasets_dir(), name, spec.prepare_command())
+    index = store.index
+    length = store.skeletons.shape[2]
+    if store.manifest.get("preprocessing", {}).get("temporal") == "pad":
+        frames = np.clip(index["frames"].to_numpy(dtype=np.int64), 1, length)
+    else:
+        frames = np.full(len(index), length, dtype=np.int64)
+    names = [str(s) for s in index["sample"]]
+    split: dict[str, list[str]] = {}
+    for partition in spec.partitions:
+        try:
+            train, test = partition_masks(index, spec, partition)
+        except DataError:  # a store without what defines this partition: export the others
+            continue
+        split[f"{partition}_train"] = [n for n, keep in zip(names, train, strict=True) if keep]
+        split[f"{partition}_val"] = [n for n, keep in zip(names, test, strict=True) if keep]
+    return pyskl.write_pyskl(out, store.skeletons, names, store.labels, frames, split, progress)

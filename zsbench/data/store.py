@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from zsbench import __version__
+from zsbench.atomic import write_atomic
 from zsbench.data import staging
 from zsbench.data.skeleton import MAX_BODIES, NUM_JOINTS
 from zsbench.errors import DataError
@@ -182,11 +182,8 @@ def _content_hash(folder: Path) -> str:
 
 
 def write_json_atomic(path: Path, content: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    text = json.dumps(content, indent=2, sort_keys=True)
     try:
-        temporary.write_text(json.dumps(content, indent=2, sort_keys=True))
-        os.replace(temporary, path)
+        write_atomic(path, text)
     except OSError as error:
         raise staging.disk_error(error, path) from error
-    finally:
-        temporary.unlink(missing_ok=True)

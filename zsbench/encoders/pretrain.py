@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ import torch
 from torch import nn
 
 from zsbench import runtime
+from zsbench.atomic import write_atomic
 from zsbench.config import EncoderConfig
 from zsbench.distributed import barrier, broadcast_buffers, rank_and_world
 from zsbench.errors import UsageError
@@ -70,9 +69,7 @@ def cache_key(
 
 def _save(path: Path, content: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    torch.save(content, temporary)
-    os.replace(temporary, path)
+    write_atomic(path, lambda handle: torch.save(content, handle))
 
 
 def train_encoder(

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zsbench.errors import UsageError
 from zsbench.methods.training import EpochMonitor
 from zsbench.quirks import from_protocol
 from zsbench.text.bank import TextBank
@@ -52,6 +53,21 @@ class FeatureSet:
         )
 
 
+@dataclass(frozen=True)
+class FittedFold:
+    """A fitted validation fold as a released GZSL gate reads it (the synse-zsl gates train on the validation phase).
+
+    ``labels`` are the validation fold's (pseudo-unseen and held-out pseudo-seen samples), never test labels.
+    """
+
+    method: Method
+    features: FeatureSet  # the fold's evaluation samples, unlabelled
+    labels: np.ndarray
+    seen_logits: np.ndarray | None  # the fold's backbone seen-class logits on those samples
+    seen: tuple[int, ...]
+    novel: tuple[int, ...]
+
+
 @dataclass
 class MethodParams:
     """Base for a method's hyper-parameters; each field's comment names its source."""
@@ -71,6 +87,10 @@ class Method(ABC):
     # The run's backbone (its resolved encoder name), set by the runner: a method that trains its own encoder
     # end to end (PGFA) builds this architecture unless its params name another.
     backbone: str | None = None
+    # Set by the pipeline before paper_gzsl() on the test fold: the backbone's seen-class logits on the evaluation
+    # samples (None when the data has none) and the fitted validation fold, for released gates trained on it.
+    seen_logits: np.ndarray | None = None
+    validation_fold: FittedFold | None = None
 
     def __init__(
         self,
@@ -87,7 +107,15 @@ class Method(ABC):
         # Where the released code sets a hyper-parameter per dataset or per split setting, these choose it.
         self.family = family
         self.split_setting = split_setting
+        self._check_text_slot()
         self.setup()
+
+    def _check_text_slot(self) -> None:
+        """A ``text_slot`` param must name slots the bank holds (``text_slots``; ``a+b`` for several): checked at
+        resolve time, before any encoder trains."""
+        slot = getattr(self.params, "text_slot", None)
+        if slot is not None and not set(str(slot).split("+")) <= set(type(self).text_slots):
+            raise UsageError(f"method_params.text_slot is {slot!r}; expected one of {', '.join(type(self).text_slots)}")
 
     def setup(self) -> None:
         """A subclass's own construction (parameter checks, empty state); the one constructor calls it."""

@@ -137,7 +137,8 @@ class Neuron(Method):
     paper_quirks: ClassVar[tuple[str, ...]] = ("or_of_branches", "gzsl_calibration_on_test")
     reads_test_labels: ClassVar[frozenset[str]] = frozenset({"or_of_branches"})
     fit_depends_on_protocol: ClassVar[bool] = False  # every paper quirk acts at test time
-    test_time_params: ClassVar[frozenset[str]] = frozenset({"score_branch", "top_k"})
+    # top_k is not one: the training loss scores with it too (_class_scores).
+    test_time_params: ClassVar[frozenset[str]] = frozenset({"score_branch"})
 
     def setup(self) -> None:
         p = self.p

@@ -87,6 +87,10 @@ class Pgfa(Method):
     test_time_params: ClassVar[frozenset[str]] = frozenset({"use_prototypes", "rho", "test_batch_size"})
 
     def setup(self) -> None:
+        if self.p.encoder is not None:
+            from zsbench.catalog import SKELETON_ENCODERS
+
+            SKELETON_ENCODERS.check(self.p.encoder)  # an unknown name fails here, listing the valid ones
         self.network: PgfaNetwork | None = None
         self.last_pass_one: torch.Tensor | None = None
         self.fit_log: dict[str, Any] = {}

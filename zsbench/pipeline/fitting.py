@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +14,11 @@ import numpy as np
 import torch
 
 from zsbench import paths
+from zsbench.atomic import write_atomic
 from zsbench.config import params_from_dict
 from zsbench.errors import RunFailed
 from zsbench.eval.protocol import Fold
-from zsbench.methods.base import FeatureSet, Method
+from zsbench.methods.base import FeatureSet, FittedFold, Method
 from zsbench.pipeline.folds import FoldData
 from zsbench.pipeline.resolve import ResolvedRun
 from zsbench.pipeline.scores import test_batch_size, zsl_values
@@ -46,6 +46,7 @@ class FoldOutput:
     method_log: dict[str, Any]
     paper_gzsl: dict[str, Any] | None = None  # a method's own released GZSL computation (paper quirk), if any
     acted_quirks: frozenset[str] = frozenset()  # the method's active quirks that acted in this fold
+    fitted: FittedFold | None = None  # the validation fold's fitted method and data (for a released gate; not test)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)  # fit_seconds, scoring_seconds
 
 
@@ -95,9 +96,7 @@ def fit_with_cache(
     state = method.fitted_state()
     if state is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save(state, temporary)
-        os.replace(temporary, path)
+        write_atomic(path, lambda handle: torch.save(state, handle))
     return {**log, "fit_reused": False}
 
 
@@ -107,9 +106,11 @@ def run_fold(
     run: ResolvedRun,
     quirks: tuple[str, ...] = (),
     overrides: dict[str, Any] | None = None,
+    validation: FoldOutput | None = None,
 ) -> FoldOutput:
     """Fit (or restore) the method on the fold and score it; ``overrides`` replace method parameters
-    (test-time settings chosen on the validation fold)."""
+    (test-time settings chosen on the validation fold); ``validation`` (the validation fold's output, on the test
+    fold) reaches the method's paper_gzsl() through ``method.validation_fold``."""
     config, fold = run.config, data.fold
     method = run.method_type(
         params_from_dict(run.method_type.params_type, {**config.method_params, **(overrides or {})}, "method_params"),
@@ -139,6 +140,8 @@ def run_fold(
         scores = score_fold(method, evaluation, scoring_bank, fold)
     if overrides:
         method_log = {**method_log, "test_time_overrides": overrides}
+    method.seen_logits = data.seen_logits
+    method.validation_fold = validation.fitted if validation is not None else None
     paper_gzsl = method.paper_gzsl(evaluation, scoring_bank, fold.seen) if quirks else None
     timings = {"fit_seconds": fitted - started, "scoring_seconds": time.perf_counter() - fitted}
     return FoldOutput(
@@ -152,6 +155,11 @@ def run_fold(
         paper_gzsl=paper_gzsl,
         timings=timings,
         acted_quirks=method.acted_quirks(),
+        fitted=(
+            FittedFold(method, data.evaluation, fold.eval_labels, data.seen_logits, fold.seen, fold.novel)
+            if fold.name == "validation"
+            else None
+        ),
     )
 
 

@@ -73,6 +73,14 @@ def default_encoder(spec: DatasetSpec, split_setting: str) -> str:
     return "tcn" if backbone == "features" else backbone  # a feature store trains no encoder; the name is inert
 
 
+def plugin_identity(method: str, dataset: str, encoder: str) -> dict[str, dict[str, str]]:
+    """The installed plugins a run's method, dataset and encoder come from (empty when all are built in)."""
+    sources = {
+        "method": METHODS.plugin(method), "dataset": DATASETS.plugin(dataset), "encoder": SKELETON_ENCODERS.plugin(encoder),
+    }  # fmt: skip
+    return {role: source.to_dict() for role, source in sources.items() if source is not None}
+
+
 def resolve_run(config: RunConfig, device: str | None = None) -> ResolvedRun:
     """Check every name and fill in defaults, so the config (and its hash) is canonical.
 
@@ -101,4 +109,7 @@ def resolve_run(config: RunConfig, device: str | None = None) -> ResolvedRun:
         quirks=tuple(sorted(set(config.quirks))), no_quirks=tuple(sorted(set(config.no_quirks))),
     )  # fmt: skip
     identity = {"data": data_identity(spec), "code": code_identity(), "compute": compute_identity(device)}
+    plugins = plugin_identity(config.method, config.dataset, encoder_name)
+    if plugins:  # a plugin's package and version name its code (built-in runs keep their ids)
+        identity["plugins"] = plugins
     return ResolvedRun(resolved, spec, split, method_type, identity, quirks)

@@ -6,14 +6,13 @@ Both are written to a temporary name and renamed, the JSON last, so a record tha
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from zsbench.atomic import write_atomic
 from zsbench.errors import DataError
 from zsbench.results.record import RunRecord
 
@@ -33,24 +32,16 @@ def record_path(results_dir: Path, run_id: str) -> Path:
 
 def write_record(results_dir: Path, record: RunRecord, arrays: dict[str, np.ndarray]) -> Path:
     results_dir.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:8]
-    arrays_tmp = results_dir / f".{record.run_id}.{token}.npz"
-    json_tmp = results_dir / f".{record.run_id}.{token}.json"
     try:
-        with open(arrays_tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
-        os.replace(arrays_tmp, results_dir / f"{record.run_id}.npz")
-        json_tmp.write_text(json.dumps(record.to_dict(), indent=1, sort_keys=True, default=_jsonable, allow_nan=False))
-        os.replace(json_tmp, record_path(results_dir, record.run_id))
+        write_atomic(results_dir / f"{record.run_id}.npz", lambda handle: np.savez_compressed(handle, **arrays))  # type: ignore[arg-type]
+        text = json.dumps(record.to_dict(), indent=1, sort_keys=True, default=_jsonable, allow_nan=False)
+        write_atomic(record_path(results_dir, record.run_id), text)
     except OSError as error:
         if not record_path(results_dir, record.run_id).is_file():
             (results_dir / f"{record.run_id}.npz").unlink(missing_ok=True)  # no arrays without their record
         raise DataError(
             f"{results_dir}: cannot write the record of run {record.run_id} ({error.strerror or error}); nothing was kept"
         ) from error
-    finally:
-        for leftover in (arrays_tmp, json_tmp):
-            leftover.unlink(missing_ok=True)
     return record_path(results_dir, record.run_id)
 
 

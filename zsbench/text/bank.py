@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from zsbench.atomic import write_atomic
 from zsbench.errors import UsageError
 from zsbench.text.descriptions import ClassDescription
 from zsbench.text.encoders import PrecomputedClassEmbeddings, TextEncoder
@@ -72,7 +71,5 @@ def _cached_encode(encoder: TextEncoder, texts: list[str], cache_dir: Path | Non
         return np.load(path)
     vectors = encoder.encode(texts)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    temporary = cache_dir / f".{key}.{uuid.uuid4().hex[:8]}.npy"
-    np.save(temporary, vectors)
-    os.replace(temporary, path)
+    write_atomic(path, lambda handle: np.save(handle, vectors))
     return vectors

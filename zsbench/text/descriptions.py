@@ -3,12 +3,14 @@
 Every class has its label name, one global sentence, paraphrases of it, body-part sentences (head,
 hands, arms, torso, legs) and temporal phases (start, middle, end). ``ntu120.yaml`` holds the 120
 NTU RGB+D classes (NTU-60 is its first 60); ``pku51.yaml`` maps PKU-MMD I classes to the NTU
-class with the same action, or describes them itself.
+class with the same action, or describes them itself. ``pos_ntu120.yaml`` and ``pos_pku51.yaml``
+give each class's part-of-speech split (a verb phrase and a noun phrase: slots ``verb`` and
+``noun``) as JPoSE and SynSE consume it; their header comments say how it was derived.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -21,6 +23,8 @@ PARTS = ("head", "hands", "arms", "torso", "legs")
 PHASES = ("start", "middle", "end")
 FAMILY_SIZES = {"ntu60": 60, "ntu120": 120, "pku51": 51}
 MIN_PARAPHRASES = 2
+POS_FILES = {"ntu60": "pos_ntu120.yaml", "ntu120": "pos_ntu120.yaml", "pku51": "pos_pku51.yaml"}
+EMPTY_NOUN = "#"  # released: synse-zsl nouns_vocab.npy, the noun phrase of a class without an object
 
 
 @dataclass(frozen=True)
@@ -31,12 +35,20 @@ class ClassDescription:
     paraphrases: tuple[str, ...]
     parts: dict[str, str]
     phases: dict[str, str]
+    verb: str = ""
+    noun: str = ""
 
     def slot(self, slot: str) -> str:
         """The text of one named slot: ``name``, ``global``, a part, a phase, ``paraphrase:K``,
-        ``label_global`` (name and global sentence) or ``phases_upto:K`` (the first K phases)."""
+        ``label_global`` (name and global sentence), ``phases_upto:K`` (the first K phases), or the
+        part-of-speech phrases ``verb`` and ``noun`` (``#`` for a class without an object)."""
         if slot == "name":
             return self.name
+        if slot in ("verb", "noun"):
+            text = self.verb if slot == "verb" else self.noun
+            if not text:
+                raise UsageError(f"class {self.label} {self.name!r} has no {slot!r} phrase")
+            return text
         if slot == "global":
             return self.global_sentence
         if slot == "label_global":
@@ -79,6 +91,30 @@ def parse_entry(entry: dict[str, Any], source: str) -> ClassDescription:
     )
 
 
+def attach_pos(entries: list[ClassDescription], raw: list[dict[str, Any]], source: str) -> list[ClassDescription]:
+    """Add the verb and noun phrases of ``raw`` (a part-of-speech file) to ``entries``, matched by id and name;
+    errors name the file, class and field."""
+    names = {e.label: e.name for e in entries}
+    by_id: dict[int, tuple[str, str]] = {}
+    for item in raw:
+        where = f"{source}, class {item.get('id')!r}"
+        if not isinstance(item.get("id"), int):
+            raise DataError(f"{where}: field 'id' must be an integer")
+        if item["id"] in by_id:
+            raise DataError(f"{where}: listed twice")
+        by_id[item["id"]] = (
+            _check_string(item.get("verb"), f"{where}, field 'verb'"),
+            _check_string(item.get("noun"), f"{where}, field 'noun'"),
+        )
+        if item["id"] in names and item.get("name") != names[item["id"]]:
+            found, expected = item.get("name"), names[item["id"]]
+            raise DataError(f"{where}, field 'name': {found!r} does not match the description name {expected!r}")
+    missing = [e.label for e in entries if e.label not in by_id]
+    if missing:
+        raise DataError(f"{source}: no verb/noun split for classes {missing[:8]}")
+    return [replace(e, verb=by_id[e.label][0], noun=by_id[e.label][1]) for e in entries]
+
+
 def _read(file_name: str) -> list[dict[str, Any]]:
     text = resources.files("zsbench.text.data").joinpath(file_name).read_text()
     try:
@@ -112,7 +148,7 @@ def load(family: str) -> tuple[ClassDescription, ...]:
             else:
                 entries.append(parse_entry(raw, "pku51.yaml"))
     size = FAMILY_SIZES[family]
-    entries = entries[:size]
+    entries = attach_pos(entries, _read(POS_FILES[family]), POS_FILES[family])[:size]
     labels = [e.label for e in entries]
     if labels != list(range(size)):
         raise DataError(f"descriptions for {family}: ids must be 0..{size - 1} in order, found {labels[:5]}...")
