@@ -22,7 +22,9 @@ pseudo-unseen sample i. So the gate's unseen-side zero-shot features are those o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -132,3 +134,26 @@ def released_gate_predictions(
     seen_prediction = np.asarray(seen_classes)[seen_logits.argmax(1)]
     unseen_prediction = np.asarray(unseen_classes)[zsl_probabilities.argmax(1)]
     return np.where(goes_seen, seen_prediction, unseen_prediction)
+
+
+def gated_gzsl_result(
+    gate: ReleasedGate, predicted: np.ndarray, labels: np.ndarray, seen: tuple[int, ...], calibration: Mapping[str, Any]
+) -> dict[str, Any]:
+    """GZSL seen/unseen accuracy and H of a released gate's predictions, in the shape ``Method.paper_gzsl`` returns."""
+    from zsbench.eval.metrics import harmonic_mean
+
+    is_seen = np.isin(labels, seen)
+    acc_seen = float(np.mean(predicted[is_seen] == labels[is_seen])) if is_seen.any() else 0.0
+    acc_unseen = float(np.mean(predicted[~is_seen] == labels[~is_seen])) if (~is_seen).any() else 0.0
+    return {
+        "gzsl_seen": acc_seen,
+        "gzsl_unseen": acc_unseen,
+        "gzsl_h": harmonic_mean(acc_seen, acc_unseen),
+        "calibration": {
+            "temperature": gate.temperature,
+            "threshold": gate.threshold,
+            "held_out_gate_accuracy": gate.held_out_accuracy,
+            "decision": "seen if 1 - p_unseen > threshold (training chose it for unseen if p_unseen > threshold)",
+            **calibration,
+        },
+    }

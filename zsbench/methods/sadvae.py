@@ -48,10 +48,9 @@ from torch import Tensor, nn
 from zsbench import runtime
 from zsbench.config import bounded
 from zsbench.errors import UsageError
-from zsbench.eval.metrics import harmonic_mean
 from zsbench.methods.base import FeatureSet, Method, MethodParams, module_state, restored
 from zsbench.methods.cada_vae import GaussianEncoder, kl_divergence, released_init, relu_decoder, reparameterize
-from zsbench.methods.released_gate import released_gate_predictions
+from zsbench.methods.released_gate import gated_gzsl_result, released_gate_predictions
 from zsbench.methods.sadvae_gate import RELEASED_FIXED_GATE, fit_sadvae_gate
 from zsbench.methods.training import EpochMonitor
 from zsbench.seeding import seed_everything, torch_generator
@@ -362,24 +361,12 @@ class SaDvae(Method):
         gate = fit_sadvae_gate(val_zsl[is_novel], validation.seen_logits[is_novel], val_zsl[~is_novel],
                                validation.seen_logits[~is_novel], self.seed, *fixed)  # fmt: skip
         predicted = released_gate_predictions(gate, test_zsl, self.seen_logits, np.array(unseen), np.array(seen))
-        labels = features.labels.numpy()
-        is_seen = np.isin(labels, seen)
-        acc_seen = float(np.mean(predicted[is_seen] == labels[is_seen])) if is_seen.any() else 0.0
-        acc_unseen = float(np.mean(predicted[~is_seen] == labels[~is_seen])) if (~is_seen).any() else 0.0
         self.gate_acted = True
-        return {
-            "gzsl_seen": acc_seen,
-            "gzsl_unseen": acc_unseen,
-            "gzsl_h": harmonic_mean(acc_seen, acc_unseen),
-            "calibration": {
-                "method": "released SA-DVAE gate (paper quirk)",
-                "temperature": gate.temperature,
-                "threshold": gate.threshold,
-                "held_out_gate_accuracy": gate.held_out_accuracy,
-                "decision": "seen if 1 - p_unseen > threshold (training chose it for unseen if p_unseen > threshold)",
-                "chosen_on": "validation fold (seen side subsampled to the unseen count, min(300, n/6) held out per "
-                "side and temperature, gate accuracy)"
-                if fixed[0] is None
-                else "fixed by the released script",
-            },
+        calibration = {
+            "method": "released SA-DVAE gate (paper quirk)",
+            "chosen_on": "validation fold (seen side subsampled to the unseen count, min(300, n/6) held out per "
+            "side and temperature, gate accuracy)"
+            if fixed[0] is None
+            else "fixed by the released script",
         }
+        return gated_gzsl_result(gate, predicted, features.labels.numpy(), seen, calibration)
