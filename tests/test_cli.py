@@ -196,3 +196,18 @@ def test_committed_shared_backbone_records_load_and_read_one_encoder() -> None:
     assert "different encoders" not in result.stderr
     records = [json.loads(p.read_text()) for p in folder.glob("*.json")]
     assert all(r["identity"]["code"]["numerics"] >= 3 and (folder / f"{r['run_id']}.npz").is_file() for r in records)
+
+
+def test_committed_records_at_the_current_defaults_were_made_on_the_current_default_store(
+    empty_home: Path,
+) -> None:
+    """The reference records of the current embedded set name the content hash of `zsbench prepare ntu60-synth`."""
+    folder = Path(__file__).resolve().parents[1] / "results" / "reference" / "ntu60-synth-5x17"
+    records = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    assert {r["config"]["method"] for r in records} >= {"devise", "jpose", "sadvae"}
+    assert {r["dataset"]["num_samples"] for r in records} == {7920}
+    prepared = invoke("prepare", "ntu60-synth")
+    assert prepared.exit_code == 0, prepared.output
+    manifest = json.loads((empty_home / "datasets" / "ntu60-synth" / "manifest.json").read_text())
+    assert {r["dataset"]["content_hash"] for r in records} == {manifest["content_hash"]}
+    assert {(r["config"]["encoder"]["name"], r["config"]["encoder"]["epochs"]) for r in records} == {("jointmix", 30)}
