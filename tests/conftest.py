@@ -53,3 +53,11 @@ def zsbench_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ZSBENCH_HOME", str(tmp_path))
     return tmp_path
+
+
+def leftovers(home: Path) -> list[str]:
+    """Hidden folders (staging, .old) in the datasets folder and temp files anywhere under home: what a failed
+    or interrupted write must not leave behind."""
+    datasets = home / "datasets"
+    found = [p.name for p in datasets.rglob(".*")] if datasets.is_dir() else []
+    return found + [str(p) for p in home.rglob("*.tmp")]

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
-from tests.conftest import SAMPLES, needs_shared
+from tests.conftest import SAMPLES, leftovers, needs_shared
 from zsbench.cli.main import app
 from zsbench.data import store
 from zsbench.data.preprocess import PrepareOptions, to_fixed_length
@@ -33,13 +33,6 @@ CLI = [sys.executable, "-c", "from zsbench.cli.main import app; app()"]
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
-
-
-def _leftovers(home: Path) -> list[str]:
-    """Hidden folders (staging, .old) in the datasets folder and temp files anywhere under home."""
-    datasets = home / "datasets"
-    found = [p.name for p in datasets.rglob(".*")] if datasets.is_dir() else []
-    return found + [str(p) for p in home.rglob("*.tmp")]
 
 
 def _fails(result: Result, code: int, *needles: str) -> str:
@@ -108,14 +101,14 @@ def test_skip_bad_on_raw_ntu_keeps_the_good_samples_intact(tmp_path: Path) -> No
         assert np.array_equal(np.asarray(prepared.skeletons[row]), _expected_ntu(stem, 24))
     assert prepared.manifest["skipped"][0]["input"].endswith("A002.skeleton")
     assert "line" in prepared.manifest["skipped"][0]["reason"]
-    assert _leftovers(home) == []
+    assert leftovers(home) == []
 
 
 def test_skip_bad_on_pku_stores_the_real_segments_not_zeros(empty_home: Path, tmp_path: Path) -> None:
     root = _pku_root(tmp_path, "27,148,192,2\n18,261,282,2\n26,374,999,2\n")  # the third does not fit in 400
     failed = _prepare("pku-mmd", "--root", str(root), "--workers", "1")
     _fails(failed, 3, "Train_Label_PKU_final/0310-R.txt: line 3", "segment")  # the label file's line, not the video
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
     result = _prepare("pku-mmd", "--root", str(root), "--skip-bad", "--frames", "16", "--workers", "1")
     assert result.exit_code == 0, result.output
     prepared = store.load_store(empty_home / "datasets", "pku-mmd", "hint")
@@ -126,7 +119,7 @@ def test_skip_bad_on_pku_stores_the_real_segments_not_zeros(empty_home: Path, tm
         assert np.abs(np.asarray(prepared.skeletons[row])).sum() > 0
         assert np.array_equal(np.asarray(prepared.skeletons[row]), expected)
     assert prepared.manifest["skipped"][0]["input"] == "0310-R#02"
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 # --- the store swap and staging folders ---------------------------------------------------------------------------
@@ -152,7 +145,7 @@ def test_a_prepare_killed_at_the_swap_keeps_a_valid_store(tmp_path: Path, point:
     again = _run_cli(args, home)  # a successful prepare removes the killed one's staging folder
     assert again.returncode == 0, again.stderr
     assert len(store.load_store(home / "datasets", "ntu60", "hint").index) == 3
-    assert _leftovers(home) == []
+    assert leftovers(home) == []
 
 
 def test_staging_folders_of_dead_processes_are_removed_and_live_ones_kept(empty_home: Path, tmp_path: Path) -> None:
@@ -180,13 +173,13 @@ def test_a_failed_feature_prepare_leaves_nothing_and_is_never_reused(empty_home:
     _features(first / "shift_12_r", list(resolve("48/12", "ntu60").seen), rng, test_width=128)  # bad: fails late
     failed = _prepare("ntu60-features", "--root", str(first))
     _fails(failed, 3, "shift_12_r/gtest.npy", "wide")
-    assert _leftovers(empty_home) == [] and not (empty_home / "datasets" / "ntu60-features").exists()
+    assert leftovers(empty_home) == [] and not (empty_home / "datasets" / "ntu60-features").exists()
     second = tmp_path / "second"
     _features(second / "shift_5_r", list(split.seen), rng)  # no validation folder this time
     assert _prepare("ntu60-features", "--root", str(second)).exit_code == 0
     prepared = empty_home / "datasets" / "ntu60-features" / "synse_55-5"
     assert prepared.is_dir() and not (prepared / "validation").exists()  # the failed one's validation/ is not reused
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 def _features(
@@ -229,7 +222,7 @@ def test_non_finite_ntu_coordinates_name_the_line_and_field(
     folder = _ntu_with(tmp_path, "S001C001P001R001A001", _set_field(10, field, value))
     result = _prepare("ntu60", "--root", str(folder), "--workers", "1")
     _fails(result, 3, "S001C001P001R001A001.skeleton", "line 11", f"field {field + 1} ({'xyz'[field]})", "finite")
-    assert _leftovers(empty_home) == [] and not (empty_home / "datasets" / "ntu60").exists()
+    assert leftovers(empty_home) == [] and not (empty_home / "datasets" / "ntu60").exists()
 
 
 def test_non_finite_zero_is_an_explicit_recorded_policy(empty_home: Path, tmp_path: Path) -> None:
@@ -240,7 +233,7 @@ def test_non_finite_zero_is_an_explicit_recorded_policy(empty_home: Path, tmp_pa
     assert prepared.manifest["preprocessing"]["non_finite"] == "zero"
     assert np.isfinite(np.asarray(prepared.skeletons)).all()
     _fails(_prepare("ntu60", "--root", str(folder), "--non-finite", "drop"), 2, "--non-finite")
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 @pytest.mark.parametrize(
@@ -257,7 +250,7 @@ def test_non_finite_zero_is_an_explicit_recorded_policy(empty_home: Path, tmp_pa
 def test_sample_names_outside_the_dataset_are_refused(empty_home: Path, tmp_path: Path, name: str, field: str) -> None:
     folder = _ntu_with(tmp_path, name, lambda lines: None)
     _fails(_prepare("ntu60", "--root", str(folder), "--workers", "1"), 3, f"{name}.skeleton", field)
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 def test_a_sample_found_twice_is_refused(empty_home: Path, tmp_path: Path) -> None:
@@ -265,7 +258,7 @@ def test_a_sample_found_twice_is_refused(empty_home: Path, tmp_path: Path) -> No
     (folder / "copy").mkdir()
     (folder / "copy" / f"{GOOD_NTU[0]}.skeleton").write_text("\n".join(_ntu_lines()[:-25]) + "\n")
     _fails(_prepare("ntu60", "--root", str(folder), "--workers", "1"), 3, f"{GOOD_NTU[0]}.skeleton", "also")
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 def test_non_finite_pku_values_name_the_line(empty_home: Path, tmp_path: Path) -> None:
@@ -277,7 +270,7 @@ def test_non_finite_pku_values_name_the_line(empty_home: Path, tmp_path: Path) -
     lines[149] = " ".join(fields)
     path.write_text("\n".join(lines) + "\n")
     _fails(_prepare("pku-mmd", "--root", str(root), "--workers", "1"), 3, "0310-R.txt: line 150: value 5", "finite")
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 def _stgcn(tmp_path: Path, names: list[str], labels: object, data: np.ndarray | None = None) -> list[str]:
@@ -307,7 +300,7 @@ def test_stgcn_labels_and_names_are_checked(
     empty_home: Path, tmp_path: Path, names: list[str], labels: object, needles: tuple[str, ...]
 ) -> None:
     _fails(_prepare(*_stgcn(tmp_path, names, labels)), 3, "train_label.pkl", *needles)
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 def test_non_finite_array_values_name_the_sample(empty_home: Path, tmp_path: Path) -> None:
@@ -324,7 +317,7 @@ def test_non_finite_array_values_name_the_sample(empty_home: Path, tmp_path: Pat
         tmp_path / "NTU60_CS.npz", x_train=x[:2], y_train=np.array([0, 75]), x_test=x[2:], y_test=np.array([2])
     )  # integer labels beyond ntu60's classes
     _fails(_prepare("ntu60", "--npz", str(tmp_path / "NTU60_CS.npz")), 3, "key 'y_train'", "sample 1", "label is 75")
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 @pytest.mark.parametrize(
@@ -347,7 +340,7 @@ def test_feature_store_values_and_widths_are_checked(
         train[0, 3] = np.nan
         np.save(folder / "train.npy", train)
     _fails(_prepare("ntu60-features", "--root", str(tmp_path)), 3, *needles)
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 # --- smaller items ------------------------------------------------------------------------------------------------
@@ -355,7 +348,7 @@ def test_feature_store_values_and_widths_are_checked(
 
 def test_frame_base_is_0_or_1(empty_home: Path, tmp_path: Path) -> None:
     _fails(_prepare("pku-mmd", "--root", str(_pku_root(tmp_path)), "--frame-base", "2"), 2, "--frame-base", "0 or 1")
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 def test_a_video_in_no_split_list_is_warned_about(empty_home: Path, tmp_path: Path) -> None:
@@ -365,7 +358,7 @@ def test_a_video_in_no_split_list_is_warned_about(empty_home: Path, tmp_path: Pa
     assert "0310-R" in result.stderr and "no split list" in result.stderr
     prepared = store.load_store(empty_home / "datasets", "pku-mmd", "hint")
     assert prepared.manifest["unlisted_videos"] == ["0310-R"]
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 def test_a_zero_row_of_text_embeddings_is_refused(zsbench_home: Path, tmp_path: Path) -> None:
@@ -439,7 +432,7 @@ def test_a_read_only_datasets_folder_is_found_before_parsing(
     monkeypatch.setattr(os, "access", _read_only(datasets, os.access))
     result = _prepare("ntu60", "--root", str(_ntu_folder(tmp_path, GOOD_NTU[:1])), "--workers", "1")
     _fails(result, 3, str(datasets), "not writable")
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 def test_too_little_free_space_is_found_before_writing(
@@ -451,7 +444,7 @@ def test_too_little_free_space_is_found_before_writing(
     monkeypatch.setattr("shutil.disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
     result = _prepare("ntu60", "--root", str(_ntu_folder(tmp_path, GOOD_NTU[:1])), "--workers", "1")
     _fails(result, 3, "datasets", "not enough free disk space")
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 def test_a_full_disk_while_writing_is_an_error_that_leaves_nothing(
@@ -463,7 +456,7 @@ def test_a_full_disk_while_writing_is_an_error_that_leaves_nothing(
     monkeypatch.setattr(os, "posix_fallocate", full)
     result = _prepare("ntu60", "--root", str(_ntu_folder(tmp_path, GOOD_NTU[:1])), "--workers", "1")
     _fails(result, 3, "ntu60", "disk is full")
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
     monkeypatch.undo()
     monkeypatch.setenv("ZSBENCH_HOME", str(empty_home))
     monkeypatch.setattr(store, "_content_hash", full)  # late: after the array and index are written
@@ -473,7 +466,7 @@ def test_a_full_disk_while_writing_is_an_error_that_leaves_nothing(
         "ntu60-synth",
         "disk is full",
     )
-    assert _leftovers(empty_home) == []
+    assert leftovers(empty_home) == []
 
 
 def test_manifest_of_every_prepared_store_is_readable_json(empty_home: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from typer.testing import CliRunner, Result
 
+from tests.conftest import leftovers
 from zsbench.cli.main import app
 from zsbench.data.features import load_split_features
 from zsbench.splits import resolve
@@ -219,4 +220,4 @@ def test_malformed_bundles_are_rejected_naming_file_key_and_expectation(empty_ho
     _fails(["prepare", "ntu60-sadvae", "--root", str(resources)], 3, "posec3d_ntu60_5_r", "holds split synse:55/5")
     datasets = empty_home / "datasets"
     assert not (datasets / "ntu60-flora").exists() and not (datasets / "ntu60-sadvae").exists()
-    assert not [p.name for p in datasets.rglob(".*")] if datasets.is_dir() else True
+    assert leftovers(empty_home) == []

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner, Result
 
-from tests.conftest import SAMPLES, TINY_SYNTH, needs_shared
+from tests.conftest import SAMPLES, TINY_SYNTH, leftovers, needs_shared
 from zsbench.catalog import DATASETS
 from zsbench.cli.main import app
 from zsbench.data.datasets import partition_masks
@@ -195,7 +195,7 @@ def test_malformed_files_are_rejected_naming_file_key_and_expectation(empty_home
     _fails(["prepare", "ntu60", "--pyskl", str(tmp_path / "absent.pkl")], 3, "absent.pkl", "not found")
     datasets = empty_home / "datasets"
     assert not (datasets / "ntu60").exists()
-    assert not [p.name for p in datasets.rglob(".*")] if datasets.is_dir() else True
+    assert leftovers(empty_home) == []
 
 
 @pytest.mark.parametrize(

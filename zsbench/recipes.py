@@ -214,11 +214,13 @@ def plan_recipe(
 
 def recipe_rows(runs: pd.DataFrame, recipe: Recipe) -> pd.DataFrame:
     """The rows of a runs table (``zsbench.report.aggregate.runs_table``) that belong to the recipe's tables."""
+    import pandas as pd
+
     from zsbench import splits
     from zsbench.catalog import DATASETS
 
     keep = runs["method"].isin(recipe.methods)
-    in_tables = keep & False
+    in_tables = pd.Series(False, index=runs.index)
     for table in recipe.tables:
         family = DATASETS.get(table.dataset).family
         names = {splits.resolve(name, family).name for name in table.splits}

@@ -199,8 +199,7 @@ class CadaVae(Method):
 
     # --- what SynSE changes -------------------------------------------------------------------------------------
     def check_params(self) -> None:
-        if self.p.text_slot not in type(self).text_slots:
-            raise UsageError(f"method_params.text_slot must be one of {', '.join(type(self).text_slots)}")
+        """Checks a subclass adds (the base class already checks that ``text_slot`` names a bank slot)."""
 
     def modality_slots(self) -> tuple[str, ...]:
         return (self.p.text_slot,)
