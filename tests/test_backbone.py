@@ -56,6 +56,11 @@ def test_jointmix_pools_exactly_its_map_and_starts_as_the_tcn() -> None:
     present = torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.5, 0.5]])
     pooled = (maps.mean(dim=(3, 4)) * present[..., None]).sum(1)
     assert torch.allclose(model.features(clips), pooled, atol=1e-5)
+    # Its direct token map is the present-body mean of the full map, pooled into unequal segments (16 -> 3).
+    merged = (maps * present[:, :, None, None, None]).sum(1)
+    for segments in (3, 16):
+        expected = torch.nn.functional.adaptive_avg_pool2d(merged, (segments, 25))
+        assert torch.allclose(model.token_map(clips, segments), expected, atol=1e-5)
     # With the joint term at its initial zero, the encoder is exactly a tcn with the trunk's weights.
     fresh = JointMixEncoder(num_classes=4, dim=32, hidden=32).eval()
     tcn = TemporalConvEncoder(num_classes=4, dim=32, hidden=32).eval()
@@ -87,3 +92,26 @@ def test_bench_methods_splits_the_time_and_a_warm_rerun_trains_no_encoder() -> N
     # Loading a cached checkpoint is counted under encoder training; it costs a fraction of training one.
     assert warm.stages["encoder_training_seconds"] < 0.5 * cold.stages["encoder_training_seconds"]
     assert sum(cold.stages.values()) <= cold.total_seconds
+
+
+def test_synthetic_sets_run_the_methods_budgets_and_real_data_the_released_values(zsbench_home: Path) -> None:
+    from zsbench.config import build_config
+    from zsbench.pipeline.resolve import resolve_run
+
+    def resolved(dataset: str, *assignments: str) -> tuple[dict[str, object], dict[str, object]]:
+        config = build_config(assignments=["method=dynapurls", f"dataset={dataset}", "split=48/12", *assignments])
+        run = resolve_run(config)
+        return run.config.method_params, run.budget
+
+    params, budget = resolved("ntu60-synth")
+    assert params["epochs"] == 10 and budget == {"epochs": 10}  # released 100
+    params, budget = resolved("ntu60-synth", "method_params.epochs=7")
+    assert params["epochs"] == 7 and budget == {}  # an explicit value wins and is no budget
+    params, budget = resolved("ntu60")
+    assert params["epochs"] == 100 and budget == {}
+    # The budget is part of the resolved config, so a budgeted run and a released-budget run never share an id.
+    synthetic = resolve_run(build_config(assignments=["method=dynapurls", "dataset=ntu60-synth", "split=48/12"]))
+    explicit = resolve_run(
+        build_config(assignments=["method=dynapurls", "dataset=ntu60-synth", "split=48/12", "method_params.epochs=100"])
+    )
+    assert synthetic.run_id != explicit.run_id

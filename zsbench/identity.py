@@ -16,7 +16,7 @@ from zsbench import __version__, runtime
 
 # Bump whenever a change alters any run's numbers: records and cached fits made before become stale
 # (their keys no longer match), and `zsbench run` recomputes them instead of reusing them.
-NUMERICS_VERSION = 3
+NUMERICS_VERSION = 4
 
 
 def code_identity() -> dict[str, Any]:

@@ -180,6 +180,8 @@ def assemble_record(
             "text_encoder": bank.encoder,
             "text_slots": list(bank.slots),
             "unseen_text_control": run.config.evaluation.unseen_text_control,
+            # The params that differ from the released defaults because the data is an embedded synthetic set.
+            "method_budget": {"name": "synthetic", "values": run.budget} if run.budget else {"name": "defaults"},
         },
         metrics={**zsl_values, **gzsl_values, "validation_zsl_top1": val_zsl["zsl_top1"]},
         per_class={"zsl": zsl_per_class, "gzsl": gzsl_per_class},

@@ -75,6 +75,18 @@ class JointMixEncoder(nn.Module):
         tokens = trunk[..., None] + torch.einsum("dj,bjtv->bdtv", self.joint_weight, joints)
         return tokens.view(skeletons.shape[0], skeletons.shape[-1], *tokens.shape[1:])
 
+    def token_map(self, skeletons: torch.Tensor, segments: int) -> torch.Tensor:
+        """(N, dim, segments, V): the map averaged over the bodies present and over equal time segments.
+
+        Equal (to float rounding) to pooling :meth:`feature_map`, but the body mean and the time pooling are
+        taken on the two branches before they are combined (both are linear), so the full-resolution
+        per-body map is never built: about 4x less work and memory for Neuron's 16 segments.
+        """
+        trunk, joints = self._branches(skeletons)
+        trunk = nn.functional.adaptive_avg_pool1d(self._over_bodies(skeletons, trunk), segments)
+        joints = nn.functional.adaptive_avg_pool2d(self._over_bodies(skeletons, joints), (segments, NUM_JOINTS))
+        return trunk[..., None] + torch.einsum("dj,bjtv->bdtv", self.joint_weight, joints)
+
     def features(self, skeletons: torch.Tensor) -> torch.Tensor:
         """Pooled features (N, dim): the map averaged over time, joints and the bodies present."""
         trunk, joints = self._branches(skeletons)

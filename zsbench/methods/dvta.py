@@ -20,6 +20,7 @@ global description sentence (the released context descriptions are not public).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -131,6 +132,10 @@ class DvtaNetwork(nn.Module):
 class Dvta(Method):
     params_type: ClassVar[type[MethodParams]] = DvtaParams
     text_slots: ClassVar[tuple[str, ...]] = ("name", "global")
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {
+        "epochs": 10,
+        "warmup_epochs": 2,
+    }  # released 100 and 15: compressed
     paper_quirks: ClassVar[tuple[str, ...]] = (
         "test_epoch_selection",
         "batch_averaged_accuracy",

@@ -27,6 +27,7 @@ On pooled-feature stores (no token grid) each sample is one token, so pooling is
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -78,6 +79,7 @@ class DynaPurls(Method):
     requires: ClassVar[frozenset[str]] = frozenset({"pooled"})
     text_slots: ClassVar[tuple[str, ...]] = SLOTS
     map_segments: ClassVar[int | None] = 3
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 10}  # released 100
     paper_quirks: ClassVar[tuple[str, ...]] = (
         "ground_truth_query",
         "train_mode_refinement",

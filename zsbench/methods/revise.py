@@ -28,6 +28,7 @@ that accuracy). The released GZSL gate's own choices are not reproduced; GZSL us
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, ClassVar
@@ -119,6 +120,7 @@ def revise_loss(
 class Revise(Method):
     params_type: ClassVar[type[MethodParams]] = ReviseParams
     text_slots: ClassVar[tuple[str, ...]] = ("name",)
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 100}  # released 300
     paper_quirks: ClassVar[tuple[str, ...]] = ("test_epoch_selection", "test_driven_schedule")
 
     def setup(self) -> None:

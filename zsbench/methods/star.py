@@ -47,6 +47,7 @@ What differs from the release, and why:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -180,6 +181,11 @@ class Star(Method):
     requires: ClassVar[frozenset[str]] = frozenset({"pooled"})  # the map is used when the encoder gives one
     text_slots: ClassVar[tuple[str, ...]] = (LABEL_SLOT, *PARTS)
     map_segments: ClassVar[int | None] = 16  # released: 64 frames, Shift-GCN's T/4 = 16 steps
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {
+        "epochs": 2,
+        "prompts": 20,
+        "lr_steps": (1,),
+    }  # released 40, 100 per part, x0.1 at 10, 20
     paper_quirks: ClassVar[tuple[str, ...]] = ("test_epoch_selection", "gzsl_calibration_on_test")
 
     def setup(self) -> None:

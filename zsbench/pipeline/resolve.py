@@ -27,6 +27,7 @@ class ResolvedRun:
     method_type: type[Method]
     identity: dict[str, Any] = field(default_factory=dict)  # data, code and compute the numbers depend on
     quirks: tuple[str, ...] = ()  # the active paper quirks (protocol, then --quirk / --no-quirk)
+    budget: dict[str, Any] = field(default_factory=dict)  # synthetic-set values that replaced released defaults
 
     @property
     def protocol_name(self) -> str:
@@ -61,6 +62,11 @@ def data_identity(spec: DatasetSpec) -> str:
     return str(stated) if stated else hashlib.sha256(raw).hexdigest()[:16]
 
 
+def method_budget(method_type: type[Method], spec: DatasetSpec) -> dict[str, Any]:
+    """The method's synthetic budget on an embedded synthetic set; nothing on real data."""
+    return dict(method_type.synthetic_budget) if spec.synthetic else {}
+
+
 def needs_token_map(method_type: type[Method], spec: DatasetSpec) -> bool:
     """Whether the run's encoder must give a per-joint map (feature stores have none to give)."""
     return method_type.map_segments is not None and spec.kind != "features"
@@ -92,7 +98,8 @@ def resolve_run(config: RunConfig, device: str | None = None) -> ResolvedRun:
     partition = config.partition or spec.default_partition
     if partition not in spec.partitions:
         raise UsageError(f"dataset {spec.name} has no partition {partition!r}; valid: {', '.join(spec.partitions)}")
-    params = params_from_dict(method_type.params_type, config.method_params, "method_params")
+    budget = {k: v for k, v in method_budget(method_type, spec).items() if k not in config.method_params}
+    params = params_from_dict(method_type.params_type, {**budget, **config.method_params}, "method_params")
     encoder_name = config.encoder.name or default_encoder(spec, split.setting)
     SKELETON_ENCODERS.get(encoder_name)  # an unknown name fails here, listing the valid ones
     if needs_token_map(method_type, spec) and encoder_name not in JOINT_MAP_ENCODERS:
@@ -112,4 +119,4 @@ def resolve_run(config: RunConfig, device: str | None = None) -> ResolvedRun:
     plugins = plugin_identity(config.method, config.dataset, encoder_name)
     if plugins:  # a plugin's package and version name its code (built-in runs keep their ids)
         identity["plugins"] = plugins
-    return ResolvedRun(resolved, spec, split, method_type, identity, quirks)
+    return ResolvedRun(resolved, spec, split, method_type, identity, quirks, budget)
