@@ -115,3 +115,20 @@ def test_synthetic_sets_run_the_methods_budgets_and_real_data_the_released_value
         build_config(assignments=["method=dynapurls", "dataset=ntu60-synth", "split=48/12", "method_params.epochs=100"])
     )
     assert synthetic.run_id != explicit.run_id
+
+
+def test_the_readme_budget_table_is_the_methods_synthetic_budgets() -> None:
+    from zsbench.catalog import METHODS
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("<!-- synthetic-budgets:start -->")[1].split("<!-- synthetic-budgets:end -->")[0]
+    documented = {}
+    for line in block.strip().splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        documented[cells[0].strip("`")] = cells[1]
+    declared = {
+        name: ", ".join(f"{key}={value}" for key, value in METHODS.get(name).synthetic_budget.items())
+        for name in METHODS.names()
+        if METHODS.get(name).synthetic_budget
+    }
+    assert documented == declared

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,28 @@ def test_centre_uses_actor_1s_first_present_frame() -> None:
     assert np.allclose(centred[:, 2, 1, 0], 0.0, atol=1e-6)
     assert np.allclose(centred[:, 0, :, 1], (sequence[0, 1] - origin).T, atol=1e-5)
     assert np.all(centred[:, :2, :, 0] == 0)  # absent frames stay absent (zeros), not minus the origin
+
+
+def test_collecting_parsed_samples_keeps_memory_flat_in_the_file_count(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from zsbench.data.prepare import Parsed, _collect
+    from zsbench.data.preprocess import PrepareOptions
+    from zsbench.data.store import StoreWriter
+
+    count, options = 120, PrepareOptions()
+    sample_bytes = 3 * options.frames * 25 * 2 * 4  # 38 KB per float32 sample; 4.6 MB for all of them
+
+    def parsed() -> Iterator[Parsed]:
+        for position in range(count):
+            sample = np.full((3, options.frames, 25, 2), position, dtype=np.float32)
+            yield Parsed(position, sample, 64, 1, f"{position:032x}", None)
+
+    with StoreWriter(tmp_path, "flat") as writer:
+        tracemalloc.start()
+        array, kept, _ = _collect(writer, parsed(), count, options, str, skip_bad=False, progress=None)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert [r.position for r in kept] == list(range(count)) and float(array[count - 1].max()) == count - 1
+        del array
+    assert peak < 10 * sample_bytes, peak  # samples go to the memory-mapped store, not into a list

@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,7 @@ def _collect(
         else:
             assert result.sample is not None
             array[result.position] = result.sample
-            kept.append(result)
+            kept.append(replace(result, sample=None))  # the sample lives in the store now: memory stays flat
         if progress is not None and (done % 64 == 0 or done == count):
             progress("parsing", done, count)
     if not kept:
