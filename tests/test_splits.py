@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from tests.conftest import REFERENCE, SAMPLES, needs_shared
-from zsbench import splits
-from zsbench.errors import UsageError
+from zsbench import split_settings, splits
+from zsbench.errors import DataError, UsageError
 
 
 @pytest.fixture(scope="module")
@@ -88,16 +88,44 @@ def test_unknown_split_lists_the_valid_ones() -> None:
 
 
 def test_split_files_detect_hand_edits(tmp_path, monkeypatch) -> None:
-    source = splits.splits_dir() / "synse_fixed.yaml"
+    source = split_settings.splits_dir() / "synse_fixed.yaml"
     edited = tmp_path / "synse_fixed.yaml"
     edited.write_text(source.read_text().replace("unseen: [10, 11, 19, 26, 56]", "unseen: [10, 11, 19, 26, 57]"))
-    for other in splits.splits_dir().glob("*.yaml"):
+    for other in split_settings.splits_dir().glob("*.yaml"):
         if other.name != edited.name:
             (tmp_path / other.name).write_text(other.read_text())
-    monkeypatch.setattr(splits, "splits_dir", lambda: tmp_path)
+    monkeypatch.setattr(split_settings, "splits_dir", lambda: tmp_path)
     splits.load_setting.cache_clear()
     try:
         with pytest.raises(Exception, match="content_hash"):
             splits.load_setting("synse")
     finally:
         splits.load_setting.cache_clear()
+
+
+def test_a_new_split_setting_is_one_yaml_file(tmp_path, monkeypatch) -> None:
+    from zsbench.catalog import DATASETS
+
+    for existing in split_settings.splits_dir().glob("*.yaml"):
+        (tmp_path / existing.name).write_text(existing.read_text())
+    entries = [{"name": "50/10", "dataset": "ntu60", "unseen": list(range(0, 60, 6)), "confidence": "high",
+                "validation_unseen": [1, 7, 13, 19, 25], "validation_source": "test"}]  # fmt: skip
+    content = {"name": "mine", "random": True, "bare_name_rank": 0, "index_base": 0, "title": "a lab's own splits",
+               "provenance": ["test"], "splits": entries, "content_hash": splits.canonical_hash(entries)}  # fmt: skip
+    (tmp_path / "my_lab.yaml").write_text(yaml.safe_dump(content))
+    monkeypatch.setattr(split_settings, "splits_dir", lambda: tmp_path)
+    splits.load_setting.cache_clear()
+    try:
+        split = splits.resolve("mine:50/10", "ntu60")
+        assert split.setting == "mine" and split.unseen == tuple(range(0, 60, 6)) and len(split.seen) == 50
+        assert splits.resolve("50/10", "ntu60").name == "mine:50/10"  # rank 0: searched first for bare names
+        assert "mine:50/10" in splits.available("ntu60")
+        assert split_settings.is_random("mine") and not split_settings.is_random("synse")
+        assert DATASETS.get("ntu60").default_backbone("mine") == "stgcn"  # random draws: the field's ST-GCN
+        (tmp_path / "twice.yaml").write_text(yaml.safe_dump({**content, "random": False}))
+        split_settings._settings_in.cache_clear()
+        with pytest.raises(DataError, match="also defined by"):
+            split_settings.settings()
+    finally:
+        splits.load_setting.cache_clear()
+        split_settings._settings_in.cache_clear()

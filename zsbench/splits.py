@@ -13,24 +13,16 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
+from zsbench import split_settings
 from zsbench.errors import DataError, UsageError
 from zsbench.seeding import numpy_rng
 from zsbench.split_settings import setting_of
 
-SETTING_FILES = {
-    "synse": "synse_fixed",
-    "purls": "purls_harder",
-    "smie": "smie_random",
-    "sadvae": "sadvae_random",
-    "star": "star_pku",
-}
-BARE_NAME_SEARCH_ORDER = ("synse", "purls", "star")
 NUM_CLASSES = {"ntu60": 60, "ntu120": 120, "pku51": 51}
 _RANDOM_PATTERN = re.compile(r"^random:(\d+)/(\d+)@(\d+)$")
 
@@ -86,12 +78,6 @@ class ClassSplit:
         }
 
 
-def splits_dir() -> Path:
-    """The split data files: packaged as ``zsbench/_splits`` in a wheel, ``splits/`` in a checkout."""
-    packaged = Path(__file__).parent / "_splits"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "splits"
-
-
 def canonical_hash(splits: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(splits, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -99,7 +85,7 @@ def canonical_hash(splits: list[dict[str, Any]]) -> str:
 @cache
 def load_setting(setting: str) -> dict[str, Any]:
     """Read and check one split file (index base, hash of its content, class ranges)."""
-    path = splits_dir() / f"{SETTING_FILES[setting]}.yaml"
+    path = split_settings.settings()[setting].path
     try:
         content = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
@@ -119,7 +105,7 @@ def load_setting(setting: str) -> dict[str, Any]:
 def available(family: str) -> list[str]:
     """Every split name usable for a dataset family, in canonical ``SETTING:NAME`` form."""
     names = []
-    for setting in SETTING_FILES:
+    for setting in split_settings.settings():
         for entry in load_setting(setting)["splits"]:
             if entry["dataset"] == family:
                 names.append(f"{setting}:{entry['name']}")
@@ -135,9 +121,10 @@ def resolve(name: str, family: str) -> ClassSplit:
         seen_count, unseen_count, seed = (int(g) for g in random_match.groups())
         return random_split(family, unseen_count, seed, expected_seen=seen_count)
     setting, _, short = name.rpartition(":")
-    settings = [setting] if setting else list(BARE_NAME_SEARCH_ORDER)
-    if setting and setting not in SETTING_FILES:
-        raise UsageError(f"unknown split setting {setting!r}; valid settings: {', '.join(SETTING_FILES)}, random")
+    settings = [setting] if setting else split_settings.bare_name_order()
+    if setting and setting not in split_settings.settings():
+        valid = ", ".join(split_settings.settings())
+        raise UsageError(f"unknown split setting {setting!r}; valid settings: {valid}, {split_settings.GENERATED}")
     for candidate in settings:
         for entry in load_setting(candidate)["splits"]:
             if entry["dataset"] == family and entry["name"] == short:

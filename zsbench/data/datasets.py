@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from zsbench.errors import DataError, UsageError
-from zsbench.split_settings import RANDOM_SPLIT_SETTINGS
+from zsbench.split_settings import is_random
 
 NTU60_XSUB_TRAIN = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
 NTU120_XSUB_TRAIN = (
@@ -52,7 +52,7 @@ class DatasetSpec:
             return "features"
         if self.synthetic:
             return "jointmix"
-        return "stgcn" if split_setting in RANDOM_SPLIT_SETTINGS else "shiftgcn"
+        return "stgcn" if is_random(split_setting) else "shiftgcn"
 
     def prepare_command(self) -> str:
         return f"zsbench prepare {self.name}" + ("" if self.synthetic else " --root DIR")

@@ -32,7 +32,7 @@ from zsbench.kernels import fused_scores, prototypes
 from zsbench.methods.base import FeatureSet, Method, MethodParams, module_state, restored
 from zsbench.methods.training import EpochMonitor, same_label_kl_loss
 from zsbench.seeding import seed_everything, torch_generator
-from zsbench.split_settings import RANDOM_SPLIT_SETTINGS
+from zsbench.split_settings import is_random
 from zsbench.text.bank import TextBank
 
 RELEASED_RHO = {"ntu60": 0.9, "ntu120": 0.4, "pku51": 1.0}
@@ -111,7 +111,7 @@ class Pgfa(Method):
             return self.p.encoder
         if self.backbone is not None:  # the run's shared backbone, trained here end to end from scratch
             return self.backbone
-        return "stgcn" if self.split_setting in RANDOM_SPLIT_SETTINGS else "shiftgcn"
+        return "stgcn" if is_random(self.split_setting) else "shiftgcn"
 
     @property
     def rho(self) -> float:

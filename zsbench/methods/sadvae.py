@@ -54,7 +54,7 @@ from zsbench.methods.released_gate import gated_gzsl_result, released_gate_predi
 from zsbench.methods.sadvae_gate import RELEASED_FIXED_GATE, fit_sadvae_gate
 from zsbench.methods.training import EpochMonitor
 from zsbench.seeding import seed_everything, torch_generator
-from zsbench.split_settings import RANDOM_SPLIT_SETTINGS
+from zsbench.split_settings import is_random
 from zsbench.text.bank import TextBank
 
 EVAL_BATCH = 1024
@@ -165,7 +165,7 @@ class SaDvae(Method):
 
     @property
     def setting_kind(self) -> str:
-        return "random" if self.split_setting in RANDOM_SPLIT_SETTINGS or self.family == "pku51" else "synse"
+        return "random" if is_random(self.split_setting) or self.family == "pku51" else "synse"
 
     @property
     def released(self) -> ReleasedSetting:

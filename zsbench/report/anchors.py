@@ -16,7 +16,6 @@ from zsbench.errors import DataError
 
 REQUIRED_COLUMNS = ("method", "dataset", "split", "metric", "value", "source")
 METRIC_NAMES = {"zsl_top1": "zsl_top1", "gzsl_h": "gzsl_H"}
-RANDOM_SETTINGS = ("smie", "sadvae", "random")
 
 
 def default_path() -> Path:
@@ -77,18 +76,20 @@ class Published:
 
     def lookup(self, method: str, family: str, split: str, unseen_count: int, metric: str) -> Anchor | None:
         """The published number for a zsbench row, or None."""
-        from zsbench.splits import NUM_CLASSES, SETTING_FILES
+        from zsbench import split_settings
+        from zsbench.splits import NUM_CLASSES
 
         if metric not in METRIC_NAMES:
             return None
         setting, _, name = split.partition(":")
-        if setting in RANDOM_SETTINGS:
+        if split_settings.is_random(setting):
             total = NUM_CLASSES.get(family)
             if total is None or metric != "zsl_top1":
                 return None
             return self._anchors.get(
                 _key(method, family, f"random3:{total - unseen_count}/{unseen_count}", "zsl_top1_mean3")
             )
-        if setting not in SETTING_FILES:
+        known = split_settings.settings().get(setting)
+        if known is None:
             return None
-        return self._anchors.get(_key(method, family, f"{SETTING_FILES[setting]}:{name}", METRIC_NAMES[metric]))
+        return self._anchors.get(_key(method, family, f"{known.path.stem}:{name}", METRIC_NAMES[metric]))

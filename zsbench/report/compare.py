@@ -22,10 +22,9 @@ from zsbench.errors import UsageError
 from zsbench.report import stats
 from zsbench.report.predictions import aligned_correctness, has_predictions, load_predictions
 from zsbench.report.selection import Arm, choose_arm
-from zsbench.split_settings import setting_of
+from zsbench.split_settings import is_random, setting_of
 
 UNIT_KEYS = ["dataset", "split", "seed"]
-RANDOM_SETTINGS = ("smie", "sadvae", "random")
 
 
 @dataclass
@@ -105,7 +104,7 @@ def _finite(value: Any) -> Any:
 def split_group(split: str, unseen_count: int) -> str:
     """Random splits of one setting and size form one group (``smie ?/5``); a fixed split is its own group."""
     setting = setting_of(split)
-    if setting in RANDOM_SETTINGS:
+    if is_random(setting):
         return f"{setting} random, {unseen_count} unseen"
     return split
 
