@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from zsbench.catalog import DATASETS
-from zsbench.data.datasets import NTU60_XSUB_TRAIN
 from zsbench.errors import LeakError
 from zsbench.eval.protocol import guarded_training_set, make_folds
+from zsbench.families import NTU60_XSUB_TRAIN
 from zsbench.splits import resolve
 
 

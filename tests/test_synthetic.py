@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zsbench.data.datasets import NTU60_XSUB_TRAIN
 from zsbench.data.synthetic.generator import SynthConfig, load_scripts, synth_samples
 from zsbench.data.synthetic.primitives import PRIMITIVES
 from zsbench.errors import DataError
+from zsbench.families import NTU60_XSUB_TRAIN
 
 SMALL = SynthConfig(train_subjects=1, test_subjects=1, replications=1, cameras=(1, 2), frames=24, seed=3)
 

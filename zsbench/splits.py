@@ -20,10 +20,10 @@ import yaml
 
 from zsbench import split_settings
 from zsbench.errors import DataError, UsageError
+from zsbench.families import NUM_CLASSES
 from zsbench.seeding import numpy_rng
 from zsbench.split_settings import setting_of
 
-NUM_CLASSES = {"ntu60": 60, "ntu120": 120, "pku51": 51}
 _RANDOM_PATTERN = re.compile(r"^random:(\d+)/(\d+)@(\d+)$")
 
 

@@ -8,14 +8,9 @@ import numpy as np
 import pandas as pd
 
 from zsbench.errors import DataError, UsageError
+from zsbench.families import FAMILIES
 from zsbench.split_settings import is_random
 
-NTU60_XSUB_TRAIN = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
-NTU120_XSUB_TRAIN = (
-    *NTU60_XSUB_TRAIN,
-    45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86,
-    89, 91, 92, 93, 94, 95, 97, 98, 100, 103,
-)  # fmt: skip
 NTU_XVIEW_TRAIN_CAMERAS = (2, 3)
 
 
@@ -71,7 +66,7 @@ def partition_masks(index: pd.DataFrame, spec: DatasetSpec, partition: str) -> t
         values = index[column].to_numpy()
         return values == "train", values == "test"
     if partition == "xsub":
-        subjects = NTU60_XSUB_TRAIN if spec.family == "ntu60" else NTU120_XSUB_TRAIN
+        subjects = FAMILIES[spec.family].xsub_train_subjects
         train = index["subject"].isin(subjects).to_numpy()
     elif partition == "xview":
         train = index["camera"].isin(NTU_XVIEW_TRAIN_CAMERAS).to_numpy()

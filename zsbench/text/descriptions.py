@@ -18,12 +18,11 @@ from typing import Any
 import yaml
 
 from zsbench.errors import DataError, UsageError
+from zsbench.families import FAMILIES
 
 PARTS = ("head", "hands", "arms", "torso", "legs")
 PHASES = ("start", "middle", "end")
-FAMILY_SIZES = {"ntu60": 60, "ntu120": 120, "pku51": 51}
 MIN_PARAPHRASES = 2
-POS_FILES = {"ntu60": "pos_ntu120.yaml", "ntu120": "pos_ntu120.yaml", "pku51": "pos_pku51.yaml"}
 EMPTY_NOUN = "#"  # released: synse-zsl nouns_vocab.npy, the noun phrase of a class without an object
 
 
@@ -129,8 +128,8 @@ def _read(file_name: str) -> list[dict[str, Any]]:
 @cache
 def load(family: str) -> tuple[ClassDescription, ...]:
     """The descriptions of a dataset family's classes, in label order."""
-    if family not in FAMILY_SIZES:
-        raise UsageError(f"unknown dataset family {family!r}; valid: {', '.join(FAMILY_SIZES)}")
+    if family not in FAMILIES:
+        raise UsageError(f"unknown dataset family {family!r}; valid: {', '.join(FAMILIES)}")
     if family in ("ntu60", "ntu120"):
         entries = [parse_entry(e, "ntu120.yaml") for e in _read("ntu120.yaml")]
     else:
@@ -147,8 +146,8 @@ def load(family: str) -> tuple[ClassDescription, ...]:
                 )
             else:
                 entries.append(parse_entry(raw, "pku51.yaml"))
-    size = FAMILY_SIZES[family]
-    entries = attach_pos(entries, _read(POS_FILES[family]), POS_FILES[family])[:size]
+    size, pos_file = FAMILIES[family].classes, FAMILIES[family].pos_file
+    entries = attach_pos(entries, _read(pos_file), pos_file)[:size]
     labels = [e.label for e in entries]
     if labels != list(range(size)):
         raise DataError(f"descriptions for {family}: ids must be 0..{size - 1} in order, found {labels[:5]}...")

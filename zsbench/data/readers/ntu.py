@@ -19,6 +19,7 @@ import numpy as np
 from zsbench.data import values
 from zsbench.data.skeleton import NUM_JOINTS, PARENT
 from zsbench.errors import DataError
+from zsbench.families import FAMILIES
 
 NAME_PATTERN = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
 BODY_FIELDS = 10
@@ -36,7 +37,7 @@ COLOR_CAMERA = (1060.0, 1060.0, 960.0, 540.0)  # the same for the 1920x1080 colo
 BODY_ID_BASE = 72057594037927936  # 2**56; real bodyIDs are this plus a few thousand
 CAMERAS = 3
 # Per family: the largest setup, performer and action number a sample name may carry.
-FAMILY_LIMITS = {"ntu60": (17, 40, 60), "ntu120": (32, 106, 120)}
+FAMILY_LIMITS = {f.name: (*f.name_limits, f.classes) for f in FAMILIES.values() if f.name_limits is not None}
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ import numpy as np
 from zsbench.data import values as checks
 from zsbench.data.skeleton import MAX_BODIES, NUM_JOINTS
 from zsbench.errors import DataError
+from zsbench.families import FAMILIES
 
-NUM_CLASSES = 51
+NUM_CLASSES = FAMILIES["pku51"].classes
 FRAME_VALUES = MAX_BODIES * NUM_JOINTS * 3  # 150
 CONFIDENCES = (1, 2)  # slight, strong
 VIDEO_PATTERN = re.compile(r"^\d{4}-[LMR]$")

@@ -18,19 +18,17 @@ from typing import Any
 import numpy as np
 import yaml
 
-from zsbench.data.datasets import NTU60_XSUB_TRAIN, NTU120_XSUB_TRAIN
 from zsbench.data.skeleton import MAX_BODIES, NUM_JOINTS
 from zsbench.data.synthetic.kinematics import REST_POSE, forward_kinematics
 from zsbench.data.synthetic.primitives import PRIMITIVES, evaluate
 from zsbench.errors import DataError
+from zsbench.families import FAMILIES
 from zsbench.seeding import numpy_rng
 
 CAMERA_YAW_DEGREES = {1: 0.0, 2: 45.0, 3: -45.0}
 CAMERA_DISTANCE = 3.2
 CAMERA_HEIGHT = 1.0
 DEFAULT_WINDOW = (0.15, 0.85)
-NUM_SETUPS = {"ntu60": 17, "ntu120": 32}
-NUM_CLASSES = {"ntu60": 60, "ntu120": 120}
 
 
 @dataclass(frozen=True)
@@ -233,11 +231,13 @@ def synth_samples(
     config: SynthConfig, progress: Callable[[str, int, int], None] | None = None
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """All samples of a synthetic dataset: array (N, 3, T, 25, 2) float32 and one metadata row per sample."""
-    if config.family not in NUM_CLASSES:
+    family = FAMILIES.get(config.family)
+    if family is None or family.name_limits is None:
         raise DataError(f"synthetic family must be ntu60 or ntu120, got {config.family!r}")
     scripts = load_scripts()
-    train_pool = NTU60_XSUB_TRAIN if config.family == "ntu60" else NTU120_XSUB_TRAIN
-    all_subjects = range(1, 41 if config.family == "ntu60" else 107)
+    train_pool = family.xsub_train_subjects
+    setups, performers_total = family.name_limits
+    all_subjects = range(1, performers_total + 1)
     test_pool = [s for s in all_subjects if s not in train_pool]
     for name, wanted, pool in (("train_subjects", config.train_subjects, train_pool),
                                ("test_subjects", config.test_subjects, test_pool)):  # fmt: skip
@@ -252,7 +252,7 @@ def synth_samples(
     performers = [s for s in subjects for _ in range(config.replications)]
     replication_of = [r + 1 for _ in subjects for r in range(config.replications)]
     arrays, rows = [], []
-    num_classes = NUM_CLASSES[config.family]
+    num_classes = FAMILIES[config.family].classes
     for label in range(num_classes):
         if progress is not None:
             progress("generating classes", label, num_classes)
@@ -265,7 +265,7 @@ def synth_samples(
             view = add_sensor_noise(view_from_camera(scene, camera), present, config, rng)
             arrays.append(view.transpose(0, 4, 1, 3, 2).astype(np.float32))  # (B, 3, T, 25, M)
             for performer, replication in zip(performers, replication_of, strict=True):
-                setup = 1 + (performer.subject_id + replication) % NUM_SETUPS[config.family]
+                setup = 1 + (performer.subject_id + replication) % setups
                 rows.append(
                     {
                         "sample": f"S{setup:03d}C{camera:03d}P{performer.subject_id:03d}R{replication:03d}A{label + 1:03d}",
