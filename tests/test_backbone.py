@@ -94,29 +94,6 @@ def test_bench_methods_splits_the_time_and_a_warm_rerun_trains_no_encoder() -> N
     assert sum(cold.stages.values()) <= cold.total_seconds
 
 
-def test_synthetic_sets_run_the_methods_budgets_and_real_data_the_released_values(zsbench_home: Path) -> None:
-    from zsbench.config import build_config
-    from zsbench.pipeline.resolve import resolve_run
-
-    def resolved(dataset: str, *assignments: str) -> tuple[dict[str, object], dict[str, object]]:
-        config = build_config(assignments=["method=dynapurls", f"dataset={dataset}", "split=48/12", *assignments])
-        run = resolve_run(config)
-        return run.config.method_params, run.budget
-
-    params, budget = resolved("ntu60-synth")
-    assert params["epochs"] == 10 and budget == {"epochs": 10}  # released 100
-    params, budget = resolved("ntu60-synth", "method_params.epochs=7")
-    assert params["epochs"] == 7 and budget == {}  # an explicit value wins and is no budget
-    params, budget = resolved("ntu60")
-    assert params["epochs"] == 100 and budget == {}
-    # The budget is part of the resolved config, so a budgeted run and a released-budget run never share an id.
-    synthetic = resolve_run(build_config(assignments=["method=dynapurls", "dataset=ntu60-synth", "split=48/12"]))
-    explicit = resolve_run(
-        build_config(assignments=["method=dynapurls", "dataset=ntu60-synth", "split=48/12", "method_params.epochs=100"])
-    )
-    assert synthetic.run_id != explicit.run_id
-
-
 def test_the_readme_budget_table_is_the_methods_synthetic_budgets() -> None:
     from zsbench.catalog import METHODS
 

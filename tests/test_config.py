@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,41 @@ def test_ranges_name_the_field_and_accept_the_defaults() -> None:
     ):
         with pytest.raises(UsageError, match=message):
             params_from_dict(Params, values, "p")
+
+
+def test_synthetic_sets_run_the_methods_budgets_and_real_data_the_released_values(zsbench_home: Path) -> None:
+    from zsbench.config import build_config
+    from zsbench.pipeline.resolve import resolve_run
+    from zsbench.runner import budget_note
+
+    def resolved(dataset: str, *assignments: str) -> tuple[dict[str, object], dict[str, object]]:
+        config = build_config(assignments=["method=dynapurls", f"dataset={dataset}", "split=48/12", *assignments])
+        run = resolve_run(config)
+        return run.config.method_params, run.budget
+
+    params, budget = resolved("ntu60-synth")
+    assert params["epochs"] == 10 and budget == {"epochs": 10}  # released 100
+    params, budget = resolved("ntu60-synth", "method_params.epochs=7")
+    assert params["epochs"] == 7 and budget == {}  # an explicit value wins and is no budget
+    # The budget applies whole or not: Neuron at its released 30 epochs gets its released LR steps back.
+    neuron = resolve_run(build_config(assignments=["method=neuron", "dataset=ntu60-synth", "split=48/12",
+                                                   "method_params.epochs=30"]))  # fmt: skip
+    assert neuron.config.method_params["lr_steps"] == (4, 20) and neuron.budget == {}
+    assert budget_note(neuron)["name"] == "defaults" and "explicitly" in budget_note(neuron)["reason"]
+    params, budget = resolved("ntu60")
+    assert params["epochs"] == 100 and budget == {}
+    # The budget is part of the resolved config, so a budgeted run and a released-budget run never share an id.
+    synthetic = resolve_run(build_config(assignments=["method=dynapurls", "dataset=ntu60-synth", "split=48/12"]))
+    explicit = resolve_run(
+        build_config(assignments=["method=dynapurls", "dataset=ntu60-synth", "split=48/12", "method_params.epochs=100"])
+    )
+    assert synthetic.run_id != explicit.run_id
+
+    # A report calls the budgeted run the "default" variant and names what an explicit run changed.
+    from zsbench.report.aggregate import variant_settings
+
+    def as_recorded(run: object) -> dict[str, object]:
+        return json.loads(run.config.canonical_json())  # type: ignore[attr-defined]
+
+    assert variant_settings(as_recorded(synthetic)) == []
+    assert variant_settings(as_recorded(explicit)) == ["method_params.epochs=100"]

@@ -150,3 +150,24 @@ def test_holdout_selection_keeps_held_out_subjects_out_of_training_and_picks_an_
     assert result.exit_code == 0, result.output
     chosen = json.loads(result.stdout)["encoders"]["test_fold"]["selection"]
     assert 1 <= chosen["selected_epoch"] <= 3 and 0 <= chosen["selection_accuracy"] <= 1
+
+
+def test_an_encoder_that_pools_its_own_map_caches_pooled_features_and_recomputes_the_map(tmp_path) -> None:
+    from zsbench.encoders.pretrain import extract, extract_cached, train_encoder
+    from zsbench.eval.protocol import guarded_training_set
+
+    rng = np.random.default_rng(2)
+    skeletons = rng.normal(size=(10, 3, 16, 25, 2)).astype(np.float32)
+    skeletons[:5, ..., 1] = 0
+    training = guarded_training_set(np.arange(10), np.arange(10) % 2, (0, 1), "test")
+    config = EncoderConfig(name="jointmix", dim=8, hidden=16, epochs=1)
+    encoder = train_encoder(skeletons, training, config, 0, tmp_path, "s")
+    with torch.no_grad():
+        encoder.model.joint_weight.normal_()  # so the map differs by joint, as a trained one does
+    first = extract_cached(encoder, skeletons, np.arange(10), "s", map_segments=3)
+    (cached,) = (tmp_path / "features").glob("*.pt")
+    assert "map" not in torch.load(cached)  # a 16-segment map of the embedded set would be 3 GB per fold
+    full = extract(encoder.model, skeletons, np.arange(10), 3)
+    assert torch.allclose(first["map"], full["map"], atol=1e-5) and torch.equal(first["pooled"], full["pooled"])
+    other = extract_cached(encoder, skeletons, np.arange(10), "s", map_segments=2)
+    assert other["map"].shape == (10, 8, 2, 25) and len(list((tmp_path / "features").glob("*.pt"))) == 1

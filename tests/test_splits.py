@@ -94,13 +94,9 @@ def test_split_files_detect_hand_edits(tmp_path, monkeypatch) -> None:
     for other in split_settings.splits_dir().glob("*.yaml"):
         if other.name != edited.name:
             (tmp_path / other.name).write_text(other.read_text())
-    monkeypatch.setattr(split_settings, "splits_dir", lambda: tmp_path)
-    splits.load_setting.cache_clear()
-    try:
-        with pytest.raises(Exception, match="content_hash"):
-            splits.load_setting("synse")
-    finally:
-        splits.load_setting.cache_clear()
+    monkeypatch.setattr(split_settings, "splits_dir", lambda: tmp_path)  # caches are keyed by folder and file
+    with pytest.raises(Exception, match="content_hash"):
+        splits.load_setting("synse")
 
 
 def test_a_new_split_setting_is_one_yaml_file(tmp_path, monkeypatch) -> None:
@@ -110,22 +106,29 @@ def test_a_new_split_setting_is_one_yaml_file(tmp_path, monkeypatch) -> None:
         (tmp_path / existing.name).write_text(existing.read_text())
     entries = [{"name": "50/10", "dataset": "ntu60", "unseen": list(range(0, 60, 6)), "confidence": "high",
                 "validation_unseen": [1, 7, 13, 19, 25], "validation_source": "test"}]  # fmt: skip
-    content = {"name": "mine", "random": True, "bare_name_rank": 0, "index_base": 0, "title": "a lab's own splits",
+    content = {"setting": "my_lab", "name": "mine", "random": True, "bare_name_rank": 0, "index_base": 0, "title": "a lab's own splits",
                "provenance": ["test"], "splits": entries, "content_hash": splits.canonical_hash(entries)}  # fmt: skip
     (tmp_path / "my_lab.yaml").write_text(yaml.safe_dump(content))
     monkeypatch.setattr(split_settings, "splits_dir", lambda: tmp_path)
-    splits.load_setting.cache_clear()
     try:
         split = splits.resolve("mine:50/10", "ntu60")
         assert split.setting == "mine" and split.unseen == tuple(range(0, 60, 6)) and len(split.seen) == 50
         assert splits.resolve("50/10", "ntu60").name == "mine:50/10"  # rank 0: searched first for bare names
         assert "mine:50/10" in splits.available("ntu60")
+        assert list(split_settings.settings())[:4] == ["mine", "synse", "purls", "star"]  # by rank, then by name
         assert split_settings.is_random("mine") and not split_settings.is_random("synse")
         assert DATASETS.get("ntu60").default_backbone("mine") == "stgcn"  # random draws: the field's ST-GCN
-        (tmp_path / "twice.yaml").write_text(yaml.safe_dump({**content, "random": False}))
+        (tmp_path / "twice.yaml").write_text(yaml.safe_dump({**content, "setting": "twice", "random": False}))
         split_settings._settings_in.cache_clear()
         with pytest.raises(DataError, match="also defined by"):
             split_settings.settings()
     finally:
-        splits.load_setting.cache_clear()
         split_settings._settings_in.cache_clear()
+
+
+def test_split_settings_keep_their_order_and_unknown_ones_are_usage_errors() -> None:
+    assert list(split_settings.settings()) == ["synse", "purls", "star", "sadvae", "smie"]
+    assert split_settings.bare_name_order() == ["synse", "purls", "star"]
+    assert [split_settings.is_random(s) for s in ("synse", "smie", "sadvae", "random")] == [False, True, True, True]
+    with pytest.raises(UsageError, match="unknown split setting 'mine'"):
+        splits.load_setting("mine")

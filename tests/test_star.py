@@ -119,10 +119,10 @@ def test_pooled_features_fall_back_to_global_matching() -> None:
 
 
 def test_the_released_budget_follows_the_dataset_family_and_bad_params_are_named() -> None:
-    assert Star(StarParams(), "strict", 0, family="ntu60").budget() == (40, (10, 20))
-    assert Star(StarParams(), "strict", 0, family="ntu120").budget() == (30, (10, 20))
-    assert Star(StarParams(), "strict", 0, family="pku51").budget() == (40, (15, 20))
-    assert Star(StarParams(epochs=3, lr_steps=(1,)), "strict", 0).budget() == (3, (1,))
+    assert Star(StarParams(), "strict", 0, family="ntu60").schedule() == (40, (10, 20))
+    assert Star(StarParams(), "strict", 0, family="ntu120").schedule() == (30, (10, 20))
+    assert Star(StarParams(), "strict", 0, family="pku51").schedule() == (40, (15, 20))
+    assert Star(StarParams(epochs=3, lr_steps=(1,)), "strict", 0).schedule() == (3, (1,))
     with pytest.raises(UsageError, match="parts"):
         Star(StarParams(parts="seven"), "strict", seed=0)
     train, _, _, bank = _toy(2)

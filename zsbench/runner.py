@@ -141,6 +141,15 @@ def stage_timings(inputs: RunInputs, outputs: RunOutputs) -> dict[str, float]:
     return timings
 
 
+def budget_note(run: ResolvedRun) -> dict[str, Any]:
+    """Which budget the method ran: its synthetic one (the values it applied), or its defaults and why."""
+    if run.budget:
+        return {"name": "synthetic", "values": run.budget}
+    if run.spec.synthetic and run.method_type.synthetic_budget:
+        return {"name": "defaults", "reason": "a budget parameter was set explicitly; the budget applies whole or not"}
+    return {"name": "defaults"}
+
+
 def assemble_record(
     run: ResolvedRun,
     inputs: RunInputs,
@@ -180,8 +189,7 @@ def assemble_record(
             "text_encoder": bank.encoder,
             "text_slots": list(bank.slots),
             "unseen_text_control": run.config.evaluation.unseen_text_control,
-            # The params that differ from the released defaults because the data is an embedded synthetic set.
-            "method_budget": {"name": "synthetic", "values": run.budget} if run.budget else {"name": "defaults"},
+            "method_budget": budget_note(run),
         },
         metrics={**zsl_values, **gzsl_values, "validation_zsl_top1": val_zsl["zsl_top1"]},
         per_class={"zsl": zsl_per_class, "gzsl": gzsl_per_class},

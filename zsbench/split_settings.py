@@ -48,13 +48,19 @@ def _settings_in(folder: Path) -> dict[str, SplitSetting]:
             raise DataError(f"{path}: field 'name' must name the split setting (e.g. synse), found {name!r}")
         if not isinstance(head.get("random"), bool):
             raise DataError(f"{path}: field 'random' must be true or false, found {head.get('random')!r}")
+        if head.get("setting") != path.stem:  # published.csv names splits by file stem (synse_fixed:55/5)
+            raise DataError(
+                f"{path}: field 'setting' must be the file's name, {path.stem!r}; found {head.get('setting')!r}"
+            )
         rank = head.get("bare_name_rank")
-        if rank is not None and not isinstance(rank, int):
+        if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int)):
             raise DataError(f"{path}: field 'bare_name_rank' must be an integer, found {rank!r}")
         if name in found:
             raise DataError(f"{path}: split setting {name!r} is also defined by {found[name].path}")
         found[name] = SplitSetting(name, path, head["random"], rank)
-    return found
+    # Ranked settings first (the order bare names search them), then the rest by name.
+    ordered = sorted(found.values(), key=lambda s: (s.bare_name_rank is None, s.bare_name_rank or 0, s.name))
+    return {s.name: s for s in ordered}
 
 
 def settings() -> dict[str, SplitSetting]:
@@ -70,8 +76,7 @@ def is_random(setting: str) -> bool:
 
 def bare_name_order() -> list[str]:
     """The settings searched for a bare split name, in order."""
-    ranked = [s for s in settings().values() if s.bare_name_rank is not None]
-    return [s.name for s in sorted(ranked, key=lambda s: (s.bare_name_rank, s.name))]
+    return [s.name for s in settings().values() if s.bare_name_rank is not None]
 
 
 def setting_of(split_name: str) -> str:

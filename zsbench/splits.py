@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,10 +83,17 @@ def canonical_hash(splits: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(splits, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-@cache
 def load_setting(setting: str) -> dict[str, Any]:
-    """Read and check one split file (index base, hash of its content, class ranges)."""
-    path = split_settings.settings()[setting].path
+    """Read and check one split setting's file (index base, hash of its content, class ranges)."""
+    known = split_settings.settings().get(setting)
+    if known is None:
+        valid = ", ".join(split_settings.settings())
+        raise UsageError(f"unknown split setting {setting!r}; valid settings: {valid}, {split_settings.GENERATED}")
+    return _load_file(known.path)
+
+
+@cache
+def _load_file(path: Path) -> dict[str, Any]:
     try:
         content = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:

@@ -59,8 +59,7 @@ class JointMixEncoder(nn.Module):
         trunk = self.trunk(bodies)
         joints = self.joint_in(bodies.view(n * m, c, v, t).transpose(2, 3)) + self.joint_embedding
         joints = self.joint_out(torch.matmul(joints, self.mixing))
-        steps = min(trunk.shape[-1], joints.shape[2])  # equal for frame counts divisible by 4
-        return trunk[..., :steps], joints[:, :, :steps]
+        return trunk, joints  # both ceil(ceil(T/2)/2) steps: the same strides and paddings
 
     def _over_bodies(self, skeletons: torch.Tensor, per_body: torch.Tensor) -> torch.Tensor:
         """(N·M, ...) -> (N, ...): the mean over the bodies present."""
@@ -79,8 +78,8 @@ class JointMixEncoder(nn.Module):
         """(N, dim, segments, V): the map averaged over the bodies present and over equal time segments.
 
         Equal (to float rounding) to pooling :meth:`feature_map`, but the body mean and the time pooling are
-        taken on the two branches before they are combined (both are linear), so the full-resolution
-        per-body map is never built: about 4x less work and memory for Neuron's 16 segments.
+        taken on the two branches before they are combined (both are linear), so the per-body map is never
+        built: half the work and memory for two-body clips, and less again for fewer segments than steps.
         """
         trunk, joints = self._branches(skeletons)
         trunk = nn.functional.adaptive_avg_pool1d(self._over_bodies(skeletons, trunk), segments)

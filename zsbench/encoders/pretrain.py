@@ -292,7 +292,7 @@ def extract_cached(
     else:
         features = extract(encoder.model, skeletons, indices, cached_segments)
         _save(path, features)
-    if direct_map and map_segments is not None:
+    if direct_map and map_segments is not None:  # (direct_map implies it; mypy needs it said)
         features = {**features, "map": extract_map(encoder.model, skeletons, indices, map_segments)}
     return features
 

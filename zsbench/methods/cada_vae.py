@@ -181,9 +181,8 @@ class AlignedVaes(nn.Module):
 class CadaVae(Method):
     params_type: ClassVar[type[MethodParams]] = CadaVaeParams
     text_slots: ClassVar[tuple[str, ...]] = ("name", "label_global")
-    synthetic_budget: ClassVar[Mapping[str, Any]] = {
-        "cycles": 1
-    }  # released 10 cycles of 1,700-1,900 single-batch steps
+    # released 10 cycles of 1,700-1,900 single-batch steps
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {"cycles": 1}
     paper_quirks: ClassVar[tuple[str, ...]] = ("test_epoch_selection", *GATE_QUIRKS)
     # The released GZSL is scored inside paper_gzsl(), which needs the test labels; the gate's decision never reads them.
     reads_test_labels: ClassVar[frozenset[str]] = frozenset({"inverted_gate_threshold"})

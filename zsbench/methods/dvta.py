@@ -132,10 +132,8 @@ class DvtaNetwork(nn.Module):
 class Dvta(Method):
     params_type: ClassVar[type[MethodParams]] = DvtaParams
     text_slots: ClassVar[tuple[str, ...]] = ("name", "global")
-    synthetic_budget: ClassVar[Mapping[str, Any]] = {
-        "epochs": 10,
-        "warmup_epochs": 2,
-    }  # released 100 and 15: compressed
+    # released 100 epochs, 15 warm-up (epoch 0 at lr 0 either way): compressed
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 10, "warmup_epochs": 2}
     paper_quirks: ClassVar[tuple[str, ...]] = (
         "test_epoch_selection",
         "batch_averaged_accuracy",

@@ -79,7 +79,8 @@ class DynaPurls(Method):
     requires: ClassVar[frozenset[str]] = frozenset({"pooled"})
     text_slots: ClassVar[tuple[str, ...]] = SLOTS
     map_segments: ClassVar[int | None] = 3
-    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 10}  # released 100
+    # released 100 (the LR plateau, patience 25, then never acts)
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 10}
     paper_quirks: ClassVar[tuple[str, ...]] = (
         "ground_truth_query",
         "train_mode_refinement",

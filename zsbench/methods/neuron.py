@@ -135,10 +135,8 @@ class Neuron(Method):
     params_type: ClassVar[type[MethodParams]] = NeuronParams
     text_slots: ClassVar[tuple[str, ...]] = ALL_SLOTS
     map_segments: ClassVar[int | None] = 16
-    synthetic_budget: ClassVar[Mapping[str, Any]] = {
-        "epochs": 4,
-        "lr_steps": (1, 3),
-    }  # released 30 epochs, x0.1 at 4 and 20: compressed
+    # released 30 epochs, x0.1 after epochs 4 and 20: compressed
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 4, "lr_steps": (1, 3)}
     paper_quirks: ClassVar[tuple[str, ...]] = ("or_of_branches", "gzsl_calibration_on_test")
     reads_test_labels: ClassVar[frozenset[str]] = frozenset({"or_of_branches"})
     fit_depends_on_protocol: ClassVar[bool] = False  # every paper quirk acts at test time

@@ -65,7 +65,8 @@ class Purls(Method):
     requires: ClassVar[frozenset[str]] = DynaPurls.requires
     text_slots: ClassVar[tuple[str, ...]] = SLOTS
     map_segments: ClassVar[int | None] = DynaPurls.map_segments
-    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 10}  # released 100
+    # released 100
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 10}
     paper_quirks: ClassVar[tuple[str, ...]] = ("ground_truth_query",)
     reads_test_labels: ClassVar[frozenset[str]] = frozenset({"ground_truth_query"})
     fit_depends_on_protocol: ClassVar[bool] = False  # the one quirk acts at test time

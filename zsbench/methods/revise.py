@@ -120,7 +120,8 @@ def revise_loss(
 class Revise(Method):
     params_type: ClassVar[type[MethodParams]] = ReviseParams
     text_slots: ClassVar[tuple[str, ...]] = ("name",)
-    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 100}  # released 300
+    # released 300 epochs
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 100}
     paper_quirks: ClassVar[tuple[str, ...]] = ("test_epoch_selection", "test_driven_schedule")
 
     def setup(self) -> None:

@@ -167,10 +167,8 @@ class Smie(Method):
     params_type: ClassVar[type[MethodParams]] = SmieParams
     text_slots: ClassVar[tuple[str, ...]] = ("name",)
     map_segments: ClassVar[int | None] = SEGMENTS
-    synthetic_budget: ClassVar[Mapping[str, Any]] = {
-        "epochs": 10,
-        "warmup_epochs": 2,
-    }  # released 100 and 15: the schedule's shape, compressed
+    # released 100 epochs, 15 warm-up: the schedule's shape, compressed
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 10, "warmup_epochs": 2}
     paper_quirks: ClassVar[tuple[str, ...]] = (
         "test_epoch_selection",
         "batch_averaged_accuracy",

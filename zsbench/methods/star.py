@@ -181,11 +181,8 @@ class Star(Method):
     requires: ClassVar[frozenset[str]] = frozenset({"pooled"})  # the map is used when the encoder gives one
     text_slots: ClassVar[tuple[str, ...]] = (LABEL_SLOT, *PARTS)
     map_segments: ClassVar[int | None] = 16  # released: 64 frames, Shift-GCN's T/4 = 16 steps
-    synthetic_budget: ClassVar[Mapping[str, Any]] = {
-        "epochs": 2,
-        "prompts": 20,
-        "lr_steps": (1,),
-    }  # released 40, 100 per part, x0.1 at 10, 20
+    # released 40 epochs, 100 prompts per part, x0.1 after epochs 10 and 20
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 2, "prompts": 20, "lr_steps": (1,)}
     paper_quirks: ClassVar[tuple[str, ...]] = ("test_epoch_selection", "gzsl_calibration_on_test")
 
     def setup(self) -> None:
@@ -200,7 +197,7 @@ class Star(Method):
         assert isinstance(self.params, StarParams)
         return self.params
 
-    def budget(self) -> tuple[int, tuple[int, ...]]:
+    def schedule(self) -> tuple[int, tuple[int, ...]]:
         """Epochs and LR steps: the given ones, or the released ones for the dataset family."""
         epochs = self.p.epochs if self.p.epochs is not None else (30 if self.family == "ntu120" else 40)
         steps = self.p.lr_steps if self.p.lr_steps is not None else ((15, 20) if self.family == "pku51" else (10, 20))
@@ -236,7 +233,7 @@ class Star(Method):
         label_text, part_text = text.slot(LABEL_SLOT).to(device), self._part_text(text)
         position = {label: row for row, label in enumerate(text.labels)}
         targets = torch.tensor([position[int(y)] for y in train.labels], dtype=torch.long)
-        epochs, steps = self.budget()
+        epochs, steps = self.schedule()
         optimiser = torch.optim.SGD(
             network.parameters(), lr=self.p.lr, momentum=self.p.momentum, weight_decay=self.p.weight_decay,
             nesterov=True,

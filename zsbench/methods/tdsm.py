@@ -130,7 +130,8 @@ def denoising_errors(
 class Tdsm(Method):
     params_type: ClassVar[type[MethodParams]] = TdsmParams
     text_slots: ClassVar[tuple[str, ...]] = ("label_global", "phases_upto:3")
-    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 20, "noises": 1}  # ours 100; released 3 noises per class
+    # ours 100 epochs; released 3 noises per class
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 20, "noises": 1}
     paper_quirks: ClassVar[tuple[str, ...]] = ("test_epoch_selection",)
     test_time_params: ClassVar[frozenset[str]] = frozenset({"inference_timestep", "noises", "score_rows"})
 

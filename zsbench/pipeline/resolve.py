@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,9 +63,14 @@ def data_identity(spec: DatasetSpec) -> str:
     return str(stated) if stated else hashlib.sha256(raw).hexdigest()[:16]
 
 
-def method_budget(method_type: type[Method], spec: DatasetSpec) -> dict[str, Any]:
-    """The method's synthetic budget on an embedded synthetic set; nothing on real data."""
-    return dict(method_type.synthetic_budget) if spec.synthetic else {}
+def method_budget(method_type: type[Method], spec: DatasetSpec, explicit: Mapping[str, Any]) -> dict[str, Any]:
+    """The method's synthetic budget on an embedded synthetic set; nothing on real data.
+
+    The budget applies whole or not at all: its values belong together (epochs with the warm-up and step epochs
+    compressed to them), so naming any of them explicitly drops the rest, and the run gets the defaults.
+    """
+    budget = dict(method_type.synthetic_budget) if spec.synthetic else {}
+    return {} if budget.keys() & explicit.keys() else budget
 
 
 def needs_token_map(method_type: type[Method], spec: DatasetSpec) -> bool:
@@ -98,7 +104,7 @@ def resolve_run(config: RunConfig, device: str | None = None) -> ResolvedRun:
     partition = config.partition or spec.default_partition
     if partition not in spec.partitions:
         raise UsageError(f"dataset {spec.name} has no partition {partition!r}; valid: {', '.join(spec.partitions)}")
-    budget = {k: v for k, v in method_budget(method_type, spec).items() if k not in config.method_params}
+    budget = method_budget(method_type, spec, config.method_params)
     params = params_from_dict(method_type.params_type, {**budget, **config.method_params}, "method_params")
     encoder_name = config.encoder.name or default_encoder(spec, split.setting)
     SKELETON_ENCODERS.get(encoder_name)  # an unknown name fails here, listing the valid ones

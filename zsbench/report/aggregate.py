@@ -36,15 +36,17 @@ def variant_settings(config: dict[str, Any]) -> list[str]:
     """What sets a run apart from the defaults, besides method, dataset, split, seed and protocol, as
     ``key=value`` strings (e.g. ``method_params.rho=0.5``), sorted by key."""
     from zsbench.catalog import DATASETS, METHODS
-    from zsbench.pipeline.resolve import default_encoder
+    from zsbench.pipeline.resolve import default_encoder, method_budget
 
     defaults = RunConfig().to_dict()
     if config.get("method") in METHODS:
         method_type = METHODS.get(config["method"])
         defaults["method_params"] = asdict(method_type.params_type())
         if config.get("dataset") in DATASETS:
-            setting = setting_of(str(config.get("split", "")))
-            defaults["encoder"]["name"] = default_encoder(DATASETS.get(config["dataset"]), setting)
+            spec = DATASETS.get(config["dataset"])
+            defaults["encoder"]["name"] = default_encoder(spec, setting_of(str(config.get("split", ""))))
+            # On a synthetic set a run at defaults ran the method's budget: that is its "default" variant.
+            defaults["method_params"].update(method_budget(method_type, spec, {}))
     # Records hold JSON: tuples read back as lists.
     default_flat, flat = _flatten(json.loads(json.dumps(defaults))), _flatten(config)
     if flat.get("partition") == "xsub":
