@@ -198,3 +198,15 @@ def test_collecting_parsed_samples_keeps_memory_flat_in_the_file_count(tmp_path:
         assert [r.position for r in kept] == list(range(count)) and float(array[count - 1].max()) == count - 1
         del array
     assert peak < 10 * sample_bytes, peak  # samples go to the memory-mapped store, not into a list
+
+
+def test_the_prepare_benchmark_times_the_cli_itself(tmp_path: Path, raw_folder: Path) -> None:
+    from zsbench.bench.prepare import cli_prepare
+    from zsbench.errors import RunFailed
+
+    seconds, peak = cli_prepare(raw_folder, tmp_path / "home", workers=1)
+    index = (tmp_path / "home" / "datasets" / "ntu120" / "index.csv").read_text().splitlines()
+    assert len(index) - 1 == len(list(raw_folder.glob("*.skeleton"))) and seconds > 0 and peak > 10
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunFailed, match=r"prepare failed in the benchmark: .*is missing or empty"):
+        cli_prepare(tmp_path / "empty", tmp_path / "home2", workers=1)

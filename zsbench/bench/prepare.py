@@ -1,15 +1,19 @@
-"""Benchmark of raw NTU ``.skeleton`` parsing: zsbench's reader against a plain line-by-line reference.
+"""Benchmark of raw NTU ``.skeleton`` preparation: zsbench's reader against a plain line-by-line reference.
 
 Both parse the same files (the real samples, when given, plus synthetic files written in the real
-format) in one process and must give identical arrays. Then the whole ``prepare`` pipeline (parse,
-body selection, resampling, writing the store) runs with 1 and 2 worker processes, and its throughput
-projects the time of a full NTU-120 preparation.
+format) in one process and must give identical arrays. Then ``zsbench prepare ntu120 --root`` itself runs as
+a separate process (start-up, file listing, checksums, parsing, body selection, resampling, the store and its
+manifest) with 1 and 2 workers, on half the files and on all of them: its throughput projects a full NTU-120
+preparation, and its peak resident memory at the two sizes shows whether memory grows with the file count.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -18,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from zsbench import paths
-from zsbench.data.preprocess import PrepareOptions
 from zsbench.data.readers import ntu
 from zsbench.data.synthetic.generator import SynthConfig
 from zsbench.data.synthetic.skeleton_files import write_synthetic_skeletons
@@ -34,6 +37,7 @@ class PrepareTiming:
     files: int
     megabytes: float
     seconds: float
+    peak_mib: float | None = None  # the process's peak resident memory (the CLI runs only)
 
     @property
     def files_per_second(self) -> float:
@@ -84,38 +88,38 @@ def skeleton_parsing(count: int = 2000, samples: Path | None = None) -> tuple[li
         PrepareTiming("zsbench parse_skeleton", len(files), megabytes, ours_seconds),
     ]
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch) / "raw"
-        folder.mkdir()
-        for f in files:
-            (folder / f.name).symlink_to(f)
-        for workers in (1, 2):
-            started = time.perf_counter()
-            _prepare_into(Path(scratch) / "home", folder, workers)
-            timings.append(
-                PrepareTiming(
-                    f"full prepare, {workers} worker(s)", len(files), megabytes, time.perf_counter() - started
-                )
-            )
-    best = timings[-1]
+        for subset in (files[: len(files) // 2], files):
+            folder = Path(scratch) / f"raw-{len(subset)}"
+            folder.mkdir()
+            for f in subset:
+                (folder / f.name).symlink_to(f)
+            subset_megabytes = sum(f.stat().st_size for f in subset) / 1e6
+            for workers in (1, 2):
+                seconds, peak = cli_prepare(folder, Path(scratch) / f"home-{len(subset)}-{workers}", workers)
+                name = f"zsbench prepare (CLI), {workers} worker(s), {len(subset)} files"
+                timings.append(PrepareTiming(name, len(subset), subset_megabytes, seconds, peak))
+    best, half = timings[-1], timings[-3]
     projection = (
         f"projected full NTU-120 prepare on 2 cores (at {best.megabytes_per_second:.0f} MB/s, "
         f"{best.files_per_second:.0f} files/s): {NTU120_BYTES / 1e6 / best.megabytes_per_second / 60:.1f} min by bytes, "
-        f"{NTU120_FILES / best.files_per_second / 60:.1f} min by file count"
+        f"{NTU120_FILES / best.files_per_second / 60:.1f} min by file count; peak memory (2 workers) {half.peak_mib:.0f} "
+        f"MiB at {half.files} files, {best.peak_mib:.0f} MiB at {best.files}"
     )
     return timings, projection
 
 
-def _prepare_into(home: Path, folder: Path, workers: int) -> None:
-    import os
-
-    from zsbench.data.prepare import prepare_ntu
-
-    previous = os.environ.get("ZSBENCH_HOME")
-    os.environ["ZSBENCH_HOME"] = str(home)
-    try:
-        prepare_ntu("ntu120", folder, PrepareOptions(), workers=workers)
-    finally:
-        if previous is None:
-            os.environ.pop("ZSBENCH_HOME")
-        else:
-            os.environ["ZSBENCH_HOME"] = previous
+def cli_prepare(folder: Path, home: Path, workers: int) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB (the largest of the CLI and its workers) of one ``zsbench prepare``."""
+    command = [sys.executable, "-c", "from zsbench.cli.main import run_app; run_app()", "prepare", "ntu120",
+               "--root", str(folder), "--workers", str(workers)]  # fmt: skip
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env={**os.environ, "ZSBENCH_HOME": str(home)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert process.stderr is not None
+    errors = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)  # the child's own usage, its waited-for workers included
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RunFailed(f"zsbench prepare failed in the benchmark: {errors.decode(errors='replace').strip()[-500:]}")
+    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB

@@ -117,18 +117,18 @@ def _prepare(as_json: bool, files: int, samples: Path | None) -> list[dict[str, 
     reference = timings[0]
     rows: list[dict[str, object]] = [
         {"benchmark": t.name, "files": t.files, "files_per_second": t.files_per_second,
-         "megabytes_per_second": t.megabytes_per_second, "ratio_to_reference": t.files_per_second / reference.files_per_second}
+         "megabytes_per_second": t.megabytes_per_second, "ratio_to_reference": t.files_per_second / reference.files_per_second,
+         "peak_mib": t.peak_mib}
         for t in timings
     ]  # fmt: skip
     if not as_json:
-        table = Table(
-            title=f"zsbench bench prepare: {reference.files} files, {reference.megabytes:.0f} MB, one process"
-        )
-        for column in ("benchmark", "files/s", "MB/s", "× reference"):
+        table = Table(title=f"zsbench bench prepare: {reference.files} files, {reference.megabytes:.0f} MB")
+        for column in ("benchmark", "files/s", "MB/s", "× reference", "peak MiB"):
             table.add_column(column)
         for row in rows:
+            peak = "" if row["peak_mib"] is None else f"{row['peak_mib']:.0f}"
             table.add_row(str(row["benchmark"]), f"{row['files_per_second']:.0f}", f"{row['megabytes_per_second']:.1f}",
-                          f"{row['ratio_to_reference']:.3g}")  # fmt: skip
+                          f"{row['ratio_to_reference']:.3g}", peak)  # fmt: skip
         stdout.print(table)
         stdout.print(projection, highlight=False)
     return [*rows, {"projection": projection}]
