@@ -420,3 +420,21 @@ def test_cli_bench_refine_prints_one_json_document(monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert {"op", "implementation", "seconds", "speedup", "peak_mib", "check"} <= set(rows[0])
+
+
+@pytest.mark.parametrize(("mode", "semantics"), [("online", "stale"), ("offline", "recompute")])
+def test_frozen_classes_keep_their_text_and_the_others_still_refine(mode: str, semantics: str) -> None:
+    features, text = tiny_problem()
+    config = CONFIGS["released"]
+    frozen = torch.tensor([True, False, True, False, False])
+    ours = refine_text(features, text, config, mode, semantics, seed=5, frozen=frozen)  # type: ignore[arg-type]
+    assert torch.equal(ours.text[frozen], F.normalize(text, dim=-1)[frozen])
+    assert not torch.allclose(ours.text[~frozen], F.normalize(text, dim=-1)[~frozen])
+    unfrozen = refine_text(features, text, config, mode, semantics, seed=5, frozen=torch.zeros(5, dtype=torch.bool))  # type: ignore[arg-type]
+    plain = refine_text(features, text, config, mode, semantics, seed=5)  # type: ignore[arg-type]
+    assert torch.equal(unfrozen.text, plain.text) and torch.equal(unfrozen.scores, plain.scores)
+    # Only samples pseudo-labelled as a refined class enter the bank: one refined class holds at most M entries.
+    one = refine_text(features, text, config, mode, semantics, seed=5, frozen=torch.arange(5) != 1)  # type: ignore[arg-type]
+    assert max(plain.log.bank_sizes) > config.memory >= max(one.log.bank_sizes, default=0)
+    with pytest.raises(DataError, match="one flag per class"):
+        refine_text(features, text, config, mode, semantics, frozen=torch.zeros(4, dtype=torch.bool))  # type: ignore[arg-type]

@@ -171,6 +171,7 @@ def refine_text(
     seed: int = 0,
     *,
     sample_ids: Tensor | None = None,
+    frozen: Tensor | None = None,
 ) -> RefineResult:
     """Refine the (C, S, D) class text on N unlabelled test features (N, D); returns the text and final scores.
 
@@ -178,7 +179,7 @@ def refine_text(
     """
     _check(features, text, config, mode, semantics)
     scorer = LinearScorer(features.to(text.dtype), config.global_slot % text.shape[1])
-    return refine_with(scorer, text, config, mode, semantics, seed, sample_ids=sample_ids)
+    return refine_with(scorer, text, config, mode, semantics, seed, sample_ids=sample_ids, frozen=frozen)
 
 
 def refine_with(
@@ -190,6 +191,7 @@ def refine_with(
     seed: int = 0,
     *,
     sample_ids: Tensor | None = None,
+    frozen: Tensor | None = None,
 ) -> RefineResult:
     """Refine the (C, S, D) class text on the scorer's N unlabelled samples; returns the text and final scores.
 
@@ -201,10 +203,16 @@ def refine_with(
     samples, the bank built by :meth:`MemoryBank.from_all` (ties to the lower sample id), ``steps`` Adam steps
     on the whole bank, every sample scored with the final text. ``sample_ids`` (default 0..N-1, distinct)
     name the samples for that tie-break, so that a permuted input gives the same result (online ignores them:
-    its ties go by insertion order).
+    its ties go by insertion order). ``frozen`` (C,) bool marks classes whose text is not refined: the
+    result is that of parameters for the other classes only (Adam is elementwise, so the frozen rows are
+    reset after every step), and a sample whose pseudo-label is a frozen class does not enter the bank. They
+    still compete in every softmax. With every class of a GZSL score but the novel ones frozen, this is the
+    released refinement (whose test is ZSL: every pseudo-label a refined class) carried over to GZSL.
     """
     _check_options(text, config, mode, semantics)
-    refiner = _Refiner(scorer, text, config)
+    if frozen is not None and frozen.shape != text.shape[:1]:
+        raise DataError(f"frozen must be one flag per class, ({text.shape[0]},); got {tuple(frozen.shape)}")
+    refiner = _Refiner(scorer, text, config, frozen)
     if mode == "offline":
         ids = torch.arange(scorer.num_samples, device=text.device) if sample_ids is None else sample_ids
         if ids.shape != (scorer.num_samples,) or torch.unique(ids).numel() != ids.numel():
@@ -235,8 +243,9 @@ def _check(features: Tensor, text: Tensor, config: RefineConfig, mode: str, sema
 class _Refiner:
     """The parameters, optimiser and schedule of one refinement."""
 
-    def __init__(self, scorer: TextScorer, text: Tensor, config: RefineConfig) -> None:
+    def __init__(self, scorer: TextScorer, text: Tensor, config: RefineConfig, frozen: Tensor | None = None) -> None:
         self.scorer = scorer
+        self.frozen = None if frozen is None else frozen.to(device=text.device, dtype=torch.bool)
         self.text = text
         self.config = config
         self.slots = list(range(text.shape[1])) if scorer.slots is None else list(scorer.slots)
@@ -298,6 +307,10 @@ class _Refiner:
         else:
             self.scorer.losses(positions, F.normalize(self.raw_text(), dim=-1), bank.labels).mean().backward()
         self.optimiser.step()
+        if self.frozen is not None:
+            with torch.no_grad():
+                self.scale[self.frozen] = 1.0
+                self.shift[self.frozen] = 0.0
         self._current = None
         self.schedule.step()
 
@@ -309,6 +322,12 @@ class _Refiner:
             return self.scorer.entry_gradients(rows, raw, labels, picked)
 
         return entering
+
+    def offered(self, stats: ScoreStats) -> Tensor:
+        """Each sample's confidence as the bank sees it: -inf for a sample pseudo-labelled as a frozen class."""
+        if self.frozen is None:
+            return stats.confidence
+        return stats.confidence.masked_fill(self.frozen[stats.prediction], float("-inf"))
 
     def result(self, scores: Tensor, permutation: Tensor | None) -> RefineResult:
         log = RefineLog(permutation, tuple(self.confident), tuple(self.learning_rates), tuple(self.bank_sizes))
@@ -337,7 +356,7 @@ class _Refiner:
             for _ in range(config.steps):
                 with torch.no_grad():
                     stats = self.scorer.stats(rows, self.current())
-                confident = (stats.confidence > config.threshold).nonzero().squeeze(1)
+                confident = (self.offered(stats) > config.threshold).nonzero().squeeze(1)
                 self.confident.append(int(confident.numel()))
                 if confident.numel() < config.min_confident:
                     continue  # released: no push, no Adam step, no schedule step for this pass
@@ -355,10 +374,11 @@ class _Refiner:
         everything = torch.arange(self.scorer.num_samples, device=self.text.device)
         with torch.no_grad():
             stats = self.scorer.stats(everything, self.current())
-        self.confident.append(int((stats.confidence > config.threshold).sum()))
+        offered = self.offered(stats)
+        self.confident.append(int((offered > config.threshold).sum()))
         bank = MemoryBank.from_all(
             stats.prediction,
-            stats.confidence,
+            offered,
             sample_ids,
             config.memory,
             config.threshold,

@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from zsbench import runtime
 from zsbench.config import bounded
 from zsbench.errors import UsageError
-from zsbench.kernels.refine import FUNCTION_DEFAULTS, RELEASED, RefineConfig, refine_with
+from zsbench.kernels.refine import FUNCTION_DEFAULTS, RELEASED, Mode, RefineConfig, Semantics, refine_with
 from zsbench.methods.base import FeatureSet, Method, MethodParams, module_state, restored
 from zsbench.methods.purls_model import GLOBAL, SLOTS, PurlsNetwork, PurlsScorer, tokens_from_map, tokens_from_pooled
 from zsbench.methods.training import EpochMonitor
@@ -68,6 +68,9 @@ class DynaPurlsParams(MethodParams):
     refine: bool = True  # released: DynaPURLS = PURLS + refinement; False scores the trained PURLS model
     refine_preset: str = "validated"  # validated: chosen on the validation fold (strict; paper uses released) |
     # released (test.py: lr 1e-2, M 16, τ 0.1, 1 step) | function_defaults (lr 1e-3, M 256, τ 0.5, 20 steps)
+    # released: the refined parameters cover the unseen classes only (C_u x 8 x 512; its test is ZSL); in a GZSL
+    # score the classes the model was fitted on keep their text. all = ours: every class of the score is refined.
+    refine_classes: str = "novel"
     refine_mode: str = "online"  # released: online stream; offline = ours, order- and batch-size-invariant
     refine_batch_size: int = bounded(256, ge=1)  # released, shuffled (order from a recorded seed)
     refine_loss_queries: str = "pseudo_label"  # released: the refinement loss pools a sample with its pseudo-label's
@@ -92,7 +95,15 @@ class DynaPurls(Method):
     reads_test_labels: ClassVar[frozenset[str]] = frozenset({"ground_truth_query"})
     fit_depends_on_protocol: ClassVar[bool] = False  # every paper quirk acts at test time
     test_time_params: ClassVar[frozenset[str]] = frozenset(
-        {"refine", "refine_preset", "refine_mode", "refine_batch_size", "refine_loss_queries", "score_fusion"}
+        {
+            "refine",
+            "refine_preset",
+            "refine_classes",
+            "refine_mode",
+            "refine_batch_size",
+            "refine_loss_queries",
+            "score_fusion",
+        }
     )
 
     def setup(self) -> None:
@@ -122,6 +133,8 @@ class DynaPurls(Method):
             problems.append(f"pooling must be one of {', '.join(POOLINGS)}, got {p.pooling!r}")
         if p.refine_preset not in (*PRESETS, "validated"):
             problems.append(f"refine_preset must be validated, {', '.join(PRESETS)}; got {p.refine_preset!r}")
+        if p.refine_classes not in ("novel", "all"):
+            problems.append(f"refine_classes must be novel or all, got {p.refine_classes!r}")
         if p.refine_mode not in ("online", "offline"):
             problems.append(f"refine_mode must be online or offline, got {p.refine_mode!r}")
         if p.refine_loss_queries not in ("pseudo_label", "candidates"):
@@ -152,6 +165,7 @@ class DynaPurls(Method):
         tokens = tokens.to(device)
         network = self._network(tokens.shape[-1], text.dim, segments).to(device)
         self.network = network
+        self.fitted_labels = frozenset(int(label) for label in text.labels)
         class_text = F.normalize(text.embeddings, dim=-1).to(device)  # (C, 8, D)
         position = {label: row for row, label in enumerate(text.labels)}
         targets = torch.tensor([position[int(y)] for y in train.labels], dtype=torch.long, device=device)
@@ -197,6 +211,7 @@ class DynaPurls(Method):
     def load_fitted_state(self, state: dict[str, Any], train: FeatureSet, text: TextBank) -> dict[str, Any]:
         tokens, segments = self._tokens(train)
         self.network = restored(self._network(tokens.shape[-1], text.dim, segments).to(runtime.device()), state)
+        self.fitted_labels = frozenset(int(label) for label in text.labels)
         self.fit_log = dict(state["log"])
         return self.fit_log
 
@@ -247,10 +262,15 @@ class DynaPurls(Method):
         config = self.refine_config()
         # Stale gradients are the released online behaviour; offline mode always re-evaluates its bank.
         semantics = "stale" if self.quirk("stale_gradients") and self.p.refine_mode == "online" else "recompute"
-        result = refine_with(scorer, class_text, config, self.p.refine_mode, semantics, self.seed)  # type: ignore[arg-type]
+        frozen = None
+        if self.p.refine_classes == "novel":
+            frozen = torch.tensor([int(label) in self.fitted_labels for label in text.labels], device=device)
+        mode = cast(Mode, self.p.refine_mode)
+        result = refine_with(scorer, class_text, config, mode, cast(Semantics, semantics), self.seed, frozen=frozen)
         self.refine_logs.append(
             {
                 "classes": len(text.labels), "config": {**config.__dict__}, "semantics": semantics,
+                "refined_classes": len(text.labels) - (int(frozen.sum()) if frozen is not None else 0),
                 "mode": self.p.refine_mode, "scoring_passes": len(result.log.confident),
                 "confident_offered": sum(result.log.confident),
                 "adam_steps": len(result.log.learning_rates),
