@@ -50,6 +50,7 @@ FAST: dict[str, dict[str, Any]] = {
 }
 # A valid other value for string-valued test-time parameters (numbers and booleans are derived).
 ALTERNATIVES: dict[tuple[str, str], Any] = {
+    ("dynapurls", "refine_classes"): "all",
     ("dynapurls", "refine_mode"): "offline",
     ("dynapurls", "refine_loss_queries"): "candidates",
     ("dynapurls", "refine_preset"): "function_defaults",
