@@ -97,11 +97,11 @@ def test_synthetic_sets_run_the_methods_budgets_and_real_data_the_released_value
     assert params["epochs"] == 10 and budget == {"epochs": 10}  # released 100
     params, budget = resolved("ntu60-synth", "method_params.epochs=7")
     assert params["epochs"] == 7 and budget == {}  # an explicit value wins and is no budget
-    # The budget applies whole or not: Neuron at its released 30 epochs gets its released LR steps back.
-    neuron = resolve_run(build_config(assignments=["method=neuron", "dataset=ntu60-synth", "split=48/12",
-                                                   "method_params.epochs=30"]))  # fmt: skip
-    assert neuron.config.method_params["lr_steps"] == (4, 20) and neuron.budget == {}
-    assert budget_note(neuron)["name"] == "defaults" and "explicitly" in budget_note(neuron)["reason"]
+    # The budget applies whole or not: DVTA at its released 100 epochs gets its released warm-up back.
+    dvta = resolve_run(build_config(assignments=["method=dvta", "dataset=ntu60-synth", "split=48/12",
+                                                 "method_params.epochs=100"]))  # fmt: skip
+    assert dvta.config.method_params["warmup_epochs"] == 15 and dvta.budget == {}
+    assert budget_note(dvta)["name"] == "defaults" and "explicitly" in budget_note(dvta)["reason"]
     params, budget = resolved("ntu60")
     assert params["epochs"] == 100 and budget == {}
     # The budget is part of the resolved config, so a budgeted run and a released-budget run never share an id.

@@ -135,8 +135,9 @@ class Neuron(Method):
     params_type: ClassVar[type[MethodParams]] = NeuronParams
     text_slots: ClassVar[tuple[str, ...]] = ALL_SLOTS
     map_segments: ClassVar[int | None] = 16
-    # released 30 epochs, x0.1 after epochs 4 and 20: compressed
-    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 4, "lr_steps": (1, 3)}
+    # released 30 epochs, x0.1 after epochs 4 and 20: its first 5 epochs (the first step kept; compressing the steps
+    # to (1, 3) of 4 epochs stopped it learning: 30.0 / 6.4 ZSL on 55/5 / 48/12, seed 0)
+    synthetic_budget: ClassVar[Mapping[str, Any]] = {"epochs": 5}
     paper_quirks: ClassVar[tuple[str, ...]] = ("or_of_branches", "gzsl_calibration_on_test")
     reads_test_labels: ClassVar[frozenset[str]] = frozenset({"or_of_branches"})
     fit_depends_on_protocol: ClassVar[bool] = False  # every paper quirk acts at test time
