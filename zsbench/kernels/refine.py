@@ -206,8 +206,9 @@ def refine_with(
     its ties go by insertion order). ``frozen`` (C,) bool marks classes whose text is not refined: the
     result is that of parameters for the other classes only (Adam is elementwise, so the frozen rows are
     reset after every step), and a sample whose pseudo-label is a frozen class does not enter the bank. They
-    still compete in every softmax. With every class of a GZSL score but the novel ones frozen, this is the
-    released refinement (whose test is ZSL: every pseudo-label a refined class) carried over to GZSL.
+    still compete in every softmax; ``min_confident`` and the logged counts then count the samples offered to the
+    bank. With every class of a GZSL score but the novel ones frozen, this is the released refinement (whose
+    pseudo-labels are all unseen classes) carried over to GZSL.
     """
     _check_options(text, config, mode, semantics)
     if frozen is not None and frozen.shape != text.shape[:1]:
