@@ -211,3 +211,25 @@ def test_committed_records_at_the_current_defaults_were_made_on_the_current_defa
     manifest = json.loads((empty_home / "datasets" / "ntu60-synth" / "manifest.json").read_text())
     assert {r["dataset"]["content_hash"] for r in records} == {manifest["content_hash"]}
     assert {(r["config"]["encoder"]["name"], r["config"]["encoder"]["epochs"]) for r in records} == {("jointmix", 30)}
+
+
+def test_committed_records_are_the_current_defaults_of_every_method() -> None:
+    """Each committed default-variant record resolves, today, to the config it was made with (budgets and
+    parameter defaults included), so a change of defaults without new records fails here; every registered
+    method has its strict seed-0 row on both splits."""
+    from zsbench.catalog import METHODS
+    from zsbench.config import build_config
+    from zsbench.pipeline.resolve import resolve_run
+    from zsbench.report.aggregate import variant_settings
+
+    folder = Path(__file__).resolve().parents[1] / "results" / "reference" / "ntu60-synth-5x17"
+    records = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    defaults = [r for r in records if not variant_settings(r["config"])]
+    for record in defaults:
+        config = record["config"]
+        fields = ("method", "dataset", "split", "seed", "protocol")
+        run = resolve_run(build_config(assignments=[f"{field}={config[field]}" for field in fields]))
+        assert json.loads(run.config.canonical_json()) == config, (config["method"], config["split"])
+    strict_seed_0 = {(r["config"]["method"], r["config"]["split"]) for r in defaults
+                     if r["config"]["seed"] == 0 and r["protocol"]["name"] == "strict"}  # fmt: skip
+    assert strict_seed_0 == {(m, s) for m in METHODS.names() for s in ("synse:55/5", "synse:48/12")}

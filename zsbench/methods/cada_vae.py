@@ -347,13 +347,15 @@ class CadaVae(Method):
         val_zsl = torch.softmax(validation.method.scores(validation.features, text.select(val_novel)), 1).numpy()
         is_novel = np.isin(validation.labels, val_novel)
         unseen_zsl = unseen_side_zsl(val_zsl, is_novel, self.quirk("gate_unseen_zsl_from_seen_samples"))
-        gate = fit_released_gate(unseen_zsl, validation.seen_logits[is_novel], val_zsl[~is_novel],
-                                 validation.seen_logits[~is_novel], self.seed)  # fmt: skip
+        unseen_logits = validation.seen_logits[is_novel][: len(unseen_zsl)]  # fewer when the slice is short
+        gate = fit_released_gate(unseen_zsl, unseen_logits, val_zsl[~is_novel], validation.seen_logits[~is_novel],
+                                 self.seed)  # fmt: skip
         predicted = released_gate_predictions(gate, test_zsl, self.seen_logits, np.array(unseen), np.array(seen))
         self.gate_acted = True
         calibration = {
             "method": "released synse-zsl gate (paper quirk)",
             "chosen_on": "validation fold (300 unseen + 400 seen held out per temperature, gate accuracy)",
             "unseen_zsl_from_seen_samples": self.quirk("gate_unseen_zsl_from_seen_samples"),
+            "unseen_side_rows": len(unseen_zsl),
         }
         return gated_gzsl_result(gate, predicted, features.labels.numpy(), seen, calibration)

@@ -72,11 +72,13 @@ def released_goes_seen(p_unseen: np.ndarray, threshold: float) -> np.ndarray:
 
 def unseen_side_zsl(zsl: np.ndarray, is_unseen: np.ndarray, from_seen_samples: bool) -> np.ndarray:
     """The gate's unseen-side zero-shot rows: those of the pseudo-unseen samples, or (quirk
-    ``gate_unseen_zsl_from_seen_samples``, as the release's files hold them) the first n_unseen pseudo-seen rows."""
+    ``gate_unseen_zsl_from_seen_samples``, as the release's files hold them) the first n_unseen pseudo-seen rows.
+
+    With fewer pseudo-seen than pseudo-unseen samples (the embedded 48/12 validation fold) the slice holds them
+    all, as the release's ``[:n]`` would, and the caller pairs that many unseen-side rows.
+    """
     if not from_seen_samples:
         return zsl[is_unseen]
-    if (~is_unseen).sum() < is_unseen.sum():
-        raise DataError("gate_unseen_zsl_from_seen_samples needs as many pseudo-seen as pseudo-unseen samples")
     return zsl[~is_unseen][: int(is_unseen.sum())]
 
 
