@@ -66,8 +66,8 @@ def data_identity(spec: DatasetSpec) -> str:
 def method_budget(method_type: type[Method], spec: DatasetSpec, explicit: Mapping[str, Any]) -> dict[str, Any]:
     """The method's synthetic budget on an embedded synthetic set; nothing on real data.
 
-    The budget applies whole or not at all: its values belong together (epochs with the warm-up and step epochs
-    compressed to them), so naming any of them explicitly drops the rest, and the run gets the defaults.
+    The budget applies whole or not at all: its values belong together (epochs with the warm-up shortened to
+    them), so naming any of them explicitly drops the rest, and the run gets the defaults.
     """
     budget = dict(method_type.synthetic_budget) if spec.synthetic else {}
     return {} if budget.keys() & explicit.keys() else budget
