@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,3 +86,54 @@ def test_default_set_gives_the_folds_their_promised_sizes() -> None:
 def test_asking_for_more_subjects_than_the_list_holds_names_the_field() -> None:
     with pytest.raises(DataError, match="test_subjects is 21, expected 1 to 20"):
         synth_samples(SynthConfig(family="ntu60", test_subjects=21, frames=8))
+
+
+PKU_SMALL = SynthConfig(family="pku51", train_subjects=2, test_subjects=2, replications=2, frames=24, seed=3)
+
+
+def test_pku_stand_in_names_and_partitions_its_samples_as_the_pku_store_does() -> None:
+    skeletons, rows = synth_samples(PKU_SMALL)
+    index = pd.DataFrame(rows)
+    assert skeletons.shape == (51 * 4 * 2 * 3, 3, 24, 25, 2) and len(index) == len(skeletons)
+    parts = index["sample"].str.extract(r"^(\d{4})-([LMR])#(\d{2,})$")
+    assert parts.notna().all().all() and index["sample"].is_unique
+    assert (parts[0].astype(int) == index["subject"]).all()
+    assert (parts[1] == index["camera"].map({1: "L", 2: "M", 3: "R"})).all()  # zsbench.data.prepare.PKU_CAMERAS
+    # the official cross-view split trains on L and R and tests on M; cross-subject keeps a sequence on one side
+    assert ((index["partition_xview"] == "test") == (parts[1] == "M")).all()
+    sides = index.groupby("subject")["partition_xsub"].agg(set)
+    assert sides.map(len).eq(1).all() and sorted(sides.map(min).value_counts()) == [2, 2]
+    # formats.md: the interaction videos hold exactly the (1-based) classes 12, 14, 16, 18, 21, 24, 26 and 27
+    second_body = np.abs(skeletons[..., 1]).sum(axis=(1, 2, 3)) > 0
+    assert sorted(set(index["label"][second_body] + 1)) == [12, 14, 16, 18, 21, 24, 26, 27]
+
+
+def test_pku_classes_perform_their_ntu_counterparts_and_class_37_its_own_script() -> None:
+    ntu, pku = load_scripts("ntu120"), load_scripts("pku51")
+    assert sorted(pku) == list(range(51))
+    assert pku[7].actors == ntu[0].actors  # drink water
+    assert pku[28].actors == ntu[24].actors  # put something inside pocket = NTU "reach into pocket"
+    assert pku[37].actors != pku[28].actors
+    quiet = SynthConfig(**{**PKU_SMALL.__dict__, "jitter_m": 0.0, "dropout_probability": 0.0,
+                           "left_handed_probability": 0.0, "cameras": (2,)})  # fmt: skip
+    skeletons, rows = synth_samples(quiet)
+    labels = np.array([r["label"] for r in rows])
+
+    def hand_height(label: int) -> np.ndarray:  # right hand above the right hip
+        sample = skeletons[labels == label][0]
+        return sample[1, :, 11, 0] - sample[1, :, 16, 0]
+
+    taking_out, putting_in = hand_height(37), hand_height(28)
+    half = len(taking_out) // 2
+    assert taking_out[half:].max() > taking_out[:half].max() + 0.25  # the hand comes up out of the pocket
+    assert putting_in[half:].max() < putting_in[:half].max() + 0.1
+
+
+def test_writing_skeleton_files_is_refused_for_the_pku_stand_in(tmp_path: Path) -> None:
+    from zsbench.catalog import DATASETS
+    from zsbench.data.targets import PrepareRequest, prepare_dataset
+    from zsbench.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"--write-skeletons writes NTU \.skeleton files; pku-mmd-synth"):
+        prepare_dataset(DATASETS.get("pku-mmd-synth"), PrepareRequest(write_skeletons=tmp_path / "out"), None)
+    assert not (tmp_path / "out").exists()

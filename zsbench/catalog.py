@@ -150,6 +150,13 @@ DATASETS.add(
     ),
     "synthetic NTU-120-compatible set generated offline",
 )
+DATASETS.add(
+    "pku-mmd-synth",
+    DatasetSpec(
+        "pku-mmd-synth", "pku51", "synthetic PKU-MMD I stand-in", ("xsub", "xview"), synthetic=True, target="synthetic"
+    ),
+    "synthetic PKU-MMD-I-compatible set generated offline (its classes perform their NTU counterparts' scripts)",
+)
 
 _FEATURES_HOW = "download SynSE's synse_resources (Shift-GCN features per split, shift_{k}_r/ folders)"
 for _family in ("ntu60", "ntu120"):

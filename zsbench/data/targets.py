@@ -55,6 +55,8 @@ def _synthetic(spec: DatasetSpec, request: PrepareRequest, progress: Progress | 
         family=spec.family, train_subjects=request.train_subjects, test_subjects=request.test_subjects,
         frames=request.options.frames, seed=request.seed,
     )  # fmt: skip
+    if request.write_skeletons is not None and spec.family not in ("ntu60", "ntu120"):
+        raise UsageError(f"--write-skeletons writes NTU .skeleton files; {spec.name} is not an NTU set")
     prepared = Prepared(prepare_synthetic(spec.name, config, progress))
     if request.write_skeletons is not None:
         from zsbench.data.synthetic.skeleton_files import write_synthetic_skeletons

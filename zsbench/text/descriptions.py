@@ -154,6 +154,11 @@ def load(family: str) -> tuple[ClassDescription, ...]:
     return tuple(entries)
 
 
+def pku_ntu_counterparts() -> dict[int, int]:
+    """PKU-MMD I class -> the NTU class of the same action (``pku51.yaml``'s ``ntu`` field; classes without one omitted)."""
+    return {int(raw["id"]): int(raw["ntu"]) for raw in _read("pku51.yaml") if "ntu" in raw}
+
+
 def class_names(family: str) -> list[str]:
     return [d.name for d in load(family)]
 

@@ -10,7 +10,7 @@ joint dropouts are added per view. Everything is a deterministic function of the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -24,6 +24,7 @@ from zsbench.data.synthetic.primitives import PRIMITIVES, evaluate
 from zsbench.errors import DataError
 from zsbench.families import FAMILIES
 from zsbench.seeding import numpy_rng
+from zsbench.text.descriptions import pku_ntu_counterparts
 
 CAMERA_YAW_DEGREES = {1: 0.0, 2: 45.0, 3: -45.0}
 CAMERA_DISTANCE = 3.2
@@ -83,15 +84,39 @@ class Subject:
 
 
 @cache
-def load_scripts() -> dict[int, ClassScript]:
-    """Read and validate the motion scripts of the 120 NTU classes."""
-    source = resources.files("zsbench.data.synthetic").joinpath("motions_ntu120.yaml")
+def load_scripts(family: str = "ntu120") -> dict[int, ClassScript]:
+    """Read and validate the motion scripts of a family's classes.
+
+    NTU classes have one script each (``motions_ntu120.yaml``). A PKU-MMD I class performs the script of the NTU
+    class with the same action (``pku51.yaml``'s ``ntu`` field); the few without one have their own script in
+    ``motions_pku51.yaml``.
+    """
+    if family in ("ntu60", "ntu120"):
+        scripts = _read_scripts("motions_ntu120.yaml")
+        return {label: script for label, script in scripts.items() if label < FAMILIES[family].classes}
+    if family != "pku51":
+        raise DataError(f"synthetic family must be ntu60, ntu120 or pku51, got {family!r}")
+    ntu, own = load_scripts("ntu120"), _read_scripts("motions_pku51.yaml")
+    counterparts = pku_ntu_counterparts()
+    scripts = {}
+    for label in range(FAMILIES["pku51"].classes):
+        if label in counterparts:
+            scripts[label] = replace(ntu[counterparts[label]], label=label)
+        elif label in own:
+            scripts[label] = own[label]
+        else:
+            raise DataError(f"motions_pku51.yaml: no script for PKU class {label} (it has no NTU counterpart)")
+    return scripts
+
+
+def _read_scripts(file_name: str) -> dict[int, ClassScript]:
+    source = resources.files("zsbench.data.synthetic").joinpath(file_name)
     raw = yaml.safe_load(source.read_text())
-    return {int(label): _parse_script(int(label), body) for label, body in raw.items()}
+    return {int(label): _parse_script(int(label), body, file_name) for label, body in raw.items()}
 
 
-def _parse_script(label: int, body: dict[str, Any]) -> ClassScript:
-    where = f"motions_ntu120.yaml, class {label}"
+def _parse_script(label: int, body: dict[str, Any], file_name: str) -> ClassScript:
+    where = f"{file_name}, class {label}"
     actors = []
     for key in ("actor1", "actor2"):
         if key not in body:
@@ -204,9 +229,9 @@ def generate_class(
     return scene
 
 
-def view_from_camera(scene: np.ndarray, camera: int) -> np.ndarray:
-    """Camera-space coordinates (Kinect convention: y up, z away from the sensor)."""
-    yaw = np.deg2rad(CAMERA_YAW_DEGREES[camera])
+def view_from_camera(scene: np.ndarray, yaw_degrees: float) -> np.ndarray:
+    """Camera-space coordinates (Kinect convention: y up, z away from the sensor) of a camera at ``yaw_degrees``."""
+    yaw = np.deg2rad(yaw_degrees)
     c, s = np.cos(yaw), np.sin(yaw)
     x = scene[..., 0] * c + scene[..., 2] * s
     z = -scene[..., 0] * s + scene[..., 2] * c
@@ -227,26 +252,79 @@ def add_sensor_noise(
     return noisy * present[:, None, :, None, None]
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where a family's synthetic performers come from and how its samples are named, as its real store does."""
+
+    train_pool: tuple[int, ...]  # performers of the cross-subject training side
+    test_pool: tuple[int, ...]
+    camera_yaw: dict[int, float]  # the store's camera ids -> yaw of that view
+    row: Callable[[int, int, int, int], dict[str, Any]]  # (performer, camera, replication, label) -> index columns
+
+
+def _ntu_layout(family: str) -> Layout:
+    train_pool = FAMILIES[family].xsub_train_subjects
+    limits = FAMILIES[family].name_limits
+    assert limits is not None
+    setups, performers = limits
+
+    def row(performer: int, camera: int, replication: int, label: int) -> dict[str, Any]:
+        setup = 1 + (performer + replication) % setups
+        return {"sample": f"S{setup:03d}C{camera:03d}P{performer:03d}R{replication:03d}A{label + 1:03d}",
+                "label": label, "subject": performer, "camera": camera, "setup": setup, "replication": replication}  # fmt: skip
+
+    test_pool = tuple(s for s in range(1, performers + 1) if s not in train_pool)
+    return Layout(train_pool, test_pool, CAMERA_YAW_DEGREES, row)
+
+
+PKU_VIEWS = {1: "L", 2: "M", 3: "R"}  # zsbench's PKU camera ids (zsbench.data.prepare.PKU_CAMERAS)
+PKU_VIEW_YAW = {1: 45.0, 2: 0.0, 3: -45.0}
+# PKU-MMD names carry no subject id; its store groups by the video's sequence number instead. The pools are sized
+# like the official cross-subject lists: 944 training and 132 test videos of 3 views, 315 and 44 sequences.
+PKU_TRAIN_SEQUENCES = tuple(range(1, 316))
+PKU_TEST_SEQUENCES = tuple(range(316, 360))
+PKU_XVIEW_TRAIN_VIEWS = ("L", "R")  # the official cross-view split tests on the middle view
+
+
+def _pku_layout(replications: int) -> Layout:
+    def row(sequence: int, camera: int, replication: int, label: int) -> dict[str, Any]:
+        view = PKU_VIEWS[camera]
+        segment = label * replications + replication - 1  # one video holds every class's performances, in order
+        return {"sample": f"{sequence:04d}-{view}#{segment:02d}", "label": label, "subject": sequence, "camera": camera, "setup": 0,
+                "replication": replication,
+                "partition_xsub": "train" if sequence in PKU_TRAIN_SEQUENCES else "test",
+                "partition_xview": "train" if view in PKU_XVIEW_TRAIN_VIEWS else "test"}  # fmt: skip
+
+    return Layout(PKU_TRAIN_SEQUENCES, PKU_TEST_SEQUENCES, PKU_VIEW_YAW, row)
+
+
+def layout(config: SynthConfig) -> Layout:
+    if config.family in ("ntu60", "ntu120"):
+        return _ntu_layout(config.family)
+    if config.family == "pku51":
+        return _pku_layout(config.replications)
+    raise DataError(f"synthetic family must be ntu60, ntu120 or pku51, got {config.family!r}")
+
+
 def synth_samples(
     config: SynthConfig, progress: Callable[[str, int, int], None] | None = None
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """All samples of a synthetic dataset: array (N, 3, T, 25, 2) float32 and one metadata row per sample."""
-    family = FAMILIES.get(config.family)
-    if family is None or family.name_limits is None:
-        raise DataError(f"synthetic family must be ntu60 or ntu120, got {config.family!r}")
-    scripts = load_scripts()
-    train_pool = family.xsub_train_subjects
-    setups, performers_total = family.name_limits
-    all_subjects = range(1, performers_total + 1)
-    test_pool = [s for s in all_subjects if s not in train_pool]
-    for name, wanted, pool in (("train_subjects", config.train_subjects, train_pool),
-                               ("test_subjects", config.test_subjects, test_pool)):  # fmt: skip
+    where = layout(config)
+    scripts = load_scripts(config.family)
+    for name, wanted, pool in (("train_subjects", config.train_subjects, where.train_pool),
+                               ("test_subjects", config.test_subjects, where.test_pool)):  # fmt: skip
         if not 1 <= wanted <= len(pool):
             raise DataError(f"synthetic {config.family}: {name} is {wanted}, expected 1 to {len(pool)}")
+    unknown = [c for c in config.cameras if c not in where.camera_yaw]
+    if unknown:
+        raise DataError(
+            f"synthetic {config.family}: cameras {unknown} unknown, expected some of {sorted(where.camera_yaw)}"
+        )
     pick = numpy_rng(config.seed, "subjects", config.family)
     chosen = sorted(
-        [int(s) for s in pick.choice(train_pool, config.train_subjects, replace=False)]
-        + [int(s) for s in pick.choice(test_pool, config.test_subjects, replace=False)]
+        [int(s) for s in pick.choice(where.train_pool, config.train_subjects, replace=False)]
+        + [int(s) for s in pick.choice(where.test_pool, config.test_subjects, replace=False)]
     )
     subjects = [make_subject(s, config.seed, config.left_handed_probability) for s in chosen]
     performers = [s for s in subjects for _ in range(config.replications)]
@@ -262,22 +340,13 @@ def synth_samples(
         present = np.zeros((len(performers), MAX_BODIES))
         present[:, : len(script.actors)] = 1.0
         for camera in config.cameras:
-            view = add_sensor_noise(view_from_camera(scene, camera), present, config, rng)
+            view = add_sensor_noise(view_from_camera(scene, where.camera_yaw[camera]), present, config, rng)
             arrays.append(view.transpose(0, 4, 1, 3, 2).astype(np.float32))  # (B, 3, T, 25, M)
             for performer, replication in zip(performers, replication_of, strict=True):
-                setup = 1 + (performer.subject_id + replication) % setups
                 rows.append(
-                    {
-                        "sample": f"S{setup:03d}C{camera:03d}P{performer.subject_id:03d}R{replication:03d}A{label + 1:03d}",
-                        "label": label,
-                        "subject": performer.subject_id,
-                        "camera": camera,
-                        "setup": setup,
-                        "replication": replication,
-                        "frames": config.frames,
-                        "bodies": len(script.actors),
-                    }
-                )
+                    {**where.row(performer.subject_id, camera, replication, label), "frames": config.frames,
+                     "bodies": len(script.actors)}
+                )  # fmt: skip
     if progress is not None:
         progress("generating classes", num_classes, num_classes)
     return np.concatenate(arrays), rows
