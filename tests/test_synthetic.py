@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zsbench.data.synthetic.generator import SynthConfig, load_scripts, synth_samples
+from zsbench.data.synthetic import generator
+from zsbench.data.synthetic.generator import ClassScript, SynthConfig, load_scripts, synth_samples
 from zsbench.data.synthetic.primitives import PRIMITIVES
 from zsbench.errors import DataError
 from zsbench.families import NTU60_XSUB_TRAIN
@@ -98,11 +99,14 @@ def test_pku_stand_in_names_and_partitions_its_samples_as_the_pku_store_does() -
     parts = index["sample"].str.extract(r"^(\d{4})-([LMR])#(\d{2,})$")
     assert parts.notna().all().all() and index["sample"].is_unique
     assert (parts[0].astype(int) == index["subject"]).all()
-    assert (parts[1] == index["camera"].map({1: "L", 2: "M", 3: "R"})).all()  # zsbench.data.prepare.PKU_CAMERAS
-    # the official cross-view split trains on L and R and tests on M; cross-subject keeps a sequence on one side
+    assert (parts[1] == index["camera"].map({1: "L", 2: "M", 3: "R"})).all()  # the real store's camera ids
+    # the official cross-view split trains on L and R and tests on M; cross-subject tests on sequences 0291-0334
     assert ((index["partition_xview"] == "test") == (parts[1] == "M")).all()
     sides = index.groupby("subject")["partition_xsub"].agg(set)
     assert sides.map(len).eq(1).all() and sorted(sides.map(min).value_counts()) == [2, 2]
+    tested = index["subject"].between(291, 334)
+    assert ((index["partition_xsub"] == "test") == tested).all()
+    assert not index["subject"].isin([1, 247, 248, 249, 250]).any()  # no such videos in PKU-MMD I
     # formats.md: the interaction videos hold exactly the (1-based) classes 12, 14, 16, 18, 21, 24, 26 and 27
     second_body = np.abs(skeletons[..., 1]).sum(axis=(1, 2, 3)) > 0
     assert sorted(set(index["label"][second_body] + 1)) == [12, 14, 16, 18, 21, 24, 26, 27]
@@ -113,7 +117,6 @@ def test_pku_classes_perform_their_ntu_counterparts_and_class_37_its_own_script(
     assert sorted(pku) == list(range(51))
     assert pku[7].actors == ntu[0].actors  # drink water
     assert pku[28].actors == ntu[24].actors  # put something inside pocket = NTU "reach into pocket"
-    assert pku[37].actors != pku[28].actors
     quiet = SynthConfig(**{**PKU_SMALL.__dict__, "jitter_m": 0.0, "dropout_probability": 0.0,
                            "left_handed_probability": 0.0, "cameras": (2,)})  # fmt: skip
     skeletons, rows = synth_samples(quiet)
@@ -127,6 +130,18 @@ def test_pku_classes_perform_their_ntu_counterparts_and_class_37_its_own_script(
     half = len(taking_out) // 2
     assert taking_out[half:].max() > taking_out[:half].max() + 0.25  # the hand comes up out of the pocket
     assert putting_in[half:].max() < putting_in[:half].max() + 0.1
+
+
+def test_a_pku_script_for_a_class_that_has_an_ntu_counterpart_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = generator._read_scripts
+
+    def with_extra_script(file_name: str) -> dict[int, ClassScript]:
+        scripts = real(file_name)
+        return {**scripts, 7: scripts[37]} if file_name == "motions_pku51.yaml" else scripts
+
+    monkeypatch.setattr(generator, "_read_scripts", with_extra_script)
+    with pytest.raises(DataError, match=r"classes \[7\] have an NTU counterpart"):
+        generator.load_scripts.__wrapped__("pku51")
 
 
 def test_writing_skeleton_files_is_refused_for_the_pku_stand_in(tmp_path: Path) -> None:

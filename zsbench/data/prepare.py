@@ -33,7 +33,6 @@ from zsbench.errors import DataError, UsageError
 
 Progress = Callable[[str, int, int], None]
 NTU60_SETUPS = 17
-PKU_CAMERAS = {"L": 1, "M": 2, "R": 3}
 CHUNK = 16
 
 
@@ -258,7 +257,7 @@ def prepare_pku(
             tasks.append((len(tasks), str(skeleton_dir / f"{video}.txt"), str(label_file), number, frame_base, options))
             rows.append(
                 {"sample": f"{video}#{number:02d}", "label": segment.label, "subject": int(video.split("-")[0]),
-                 "camera": PKU_CAMERAS.get(video.split("-")[-1], 0), "setup": 0, "replication": number,
+                 "camera": pku.CAMERAS.get(video.split("-")[-1], 0), "setup": 0, "replication": number,
                  "confidence": segment.confidence,
                  **{f"partition_{p}": lists.get(video, "unlisted") for p, lists in partitions.items()}}
             )  # fmt: skip

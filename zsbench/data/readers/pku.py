@@ -19,6 +19,7 @@ NUM_CLASSES = FAMILIES["pku51"].classes
 FRAME_VALUES = MAX_BODIES * NUM_JOINTS * 3  # 150
 CONFIDENCES = (1, 2)  # slight, strong
 VIDEO_PATTERN = re.compile(r"^\d{4}-[LMR]$")
+CAMERAS = {"L": 1, "M": 2, "R": 3}  # a video's view -> zsbench's camera id
 TRAIN_HEADER = re.compile(r"^training videos:$", re.IGNORECASE)
 TEST_HEADER = re.compile(r"^(validataion|validation|testing|test) videos:$", re.IGNORECASE)  # sic: "Validataion"
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from zsbench.data.readers import pku
 from zsbench.data.skeleton import MAX_BODIES, NUM_JOINTS
 from zsbench.data.synthetic.kinematics import REST_POSE, forward_kinematics
 from zsbench.data.synthetic.primitives import PRIMITIVES, evaluate
@@ -98,6 +99,12 @@ def load_scripts(family: str = "ntu120") -> dict[int, ClassScript]:
         raise DataError(f"synthetic family must be ntu60, ntu120 or pku51, got {family!r}")
     ntu, own = load_scripts("ntu120"), _read_scripts("motions_pku51.yaml")
     counterparts = pku_ntu_counterparts()
+    needless = sorted(label for label in own if label in counterparts or not 0 <= label < FAMILIES["pku51"].classes)
+    if needless:
+        raise DataError(
+            f"motions_pku51.yaml: classes {needless} have an NTU counterpart or are not PKU classes (0-50); "
+            "only classes without a counterpart take a script here"
+        )
     scripts = {}
     for label in range(FAMILIES["pku51"].classes):
         if label in counterparts:
@@ -277,12 +284,13 @@ def _ntu_layout(family: str) -> Layout:
     return Layout(train_pool, test_pool, CAMERA_YAW_DEGREES, row)
 
 
-PKU_VIEWS = {1: "L", 2: "M", 3: "R"}  # zsbench's PKU camera ids (zsbench.data.prepare.PKU_CAMERAS)
+PKU_VIEWS = {camera: view for view, camera in pku.CAMERAS.items()}
 PKU_VIEW_YAW = {1: 45.0, 2: 0.0, 3: -45.0}
-# PKU-MMD names carry no subject id; its store groups by the video's sequence number instead. The pools are sized
-# like the official cross-subject lists: 944 training and 132 test videos of 3 views, 315 and 44 sequences.
-PKU_TRAIN_SEQUENCES = tuple(range(1, 316))
-PKU_TEST_SEQUENCES = tuple(range(316, 360))
+# PKU-MMD names carry no subject id; its store groups by the video's sequence number instead. The pools are the
+# official cross-subject lists' sequences (Split/cross-subject.txt): test 0291-0334, train the rest of 0002-0364
+# (0247-0250 do not exist).
+PKU_TEST_SEQUENCES = tuple(range(291, 335))
+PKU_TRAIN_SEQUENCES = tuple(s for s in range(2, 365) if s not in PKU_TEST_SEQUENCES and not 247 <= s <= 250)
 PKU_XVIEW_TRAIN_VIEWS = ("L", "R")  # the official cross-view split tests on the middle view
 
 
@@ -290,8 +298,8 @@ def _pku_layout(replications: int) -> Layout:
     def row(sequence: int, camera: int, replication: int, label: int) -> dict[str, Any]:
         view = PKU_VIEWS[camera]
         segment = label * replications + replication - 1  # one video holds every class's performances, in order
-        return {"sample": f"{sequence:04d}-{view}#{segment:02d}", "label": label, "subject": sequence, "camera": camera, "setup": 0,
-                "replication": replication,
+        return {"sample": f"{sequence:04d}-{view}#{segment:02d}", "label": label, "subject": sequence,
+                "camera": camera, "setup": 0, "replication": replication,
                 "partition_xsub": "train" if sequence in PKU_TRAIN_SEQUENCES else "test",
                 "partition_xview": "train" if view in PKU_XVIEW_TRAIN_VIEWS else "test"}  # fmt: skip
 
