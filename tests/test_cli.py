@@ -213,7 +213,15 @@ def test_committed_records_at_the_current_defaults_were_made_on_the_current_defa
     assert {(r["config"]["encoder"]["name"], r["config"]["encoder"]["epochs"]) for r in records} == {("jointmix", 30)}
 
 
-def test_committed_records_are_the_current_defaults_of_every_method() -> None:
+# Committed reference folders and the splits on which every registered method has its strict seed-0 record.
+REFERENCE_SETS = {
+    "ntu60-synth-5x17": ("synse:55/5", "synse:48/12"),
+    "pku-mmd-synth-5x17": ("star:46/5", "star:39/12"),
+}
+
+
+@pytest.mark.parametrize(("folder_name", "splits"), list(REFERENCE_SETS.items()))
+def test_committed_records_are_the_current_defaults_of_every_method(folder_name: str, splits: tuple[str, str]) -> None:
     """Each committed default-variant record resolves, today, to the config it was made with (budgets and
     parameter defaults included), so a change of defaults without new records fails here; every registered
     method has its strict seed-0 row on both splits."""
@@ -222,7 +230,7 @@ def test_committed_records_are_the_current_defaults_of_every_method() -> None:
     from zsbench.pipeline.resolve import resolve_run
     from zsbench.report.aggregate import variant_settings
 
-    folder = Path(__file__).resolve().parents[1] / "results" / "reference" / "ntu60-synth-5x17"
+    folder = Path(__file__).resolve().parents[1] / "results" / "reference" / folder_name
     records = [json.loads(p.read_text()) for p in folder.glob("*.json")]
     defaults = [r for r in records if not variant_settings(r["config"])]
     for record in defaults:
@@ -232,7 +240,7 @@ def test_committed_records_are_the_current_defaults_of_every_method() -> None:
         assert json.loads(run.config.canonical_json()) == config, (config["method"], config["split"])
     strict_seed_0 = {(r["config"]["method"], r["config"]["split"]) for r in defaults
                      if r["config"]["seed"] == 0 and r["protocol"]["name"] == "strict"}  # fmt: skip
-    assert strict_seed_0 == {(m, s) for m in METHODS.names() for s in ("synse:55/5", "synse:48/12")}
+    assert strict_seed_0 == {(m, s) for m in METHODS.names() for s in splits}
 
 
 def test_pku_stand_in_prepares_and_runs_a_method_on_a_star_split(empty_home: Path) -> None:
