@@ -217,6 +217,7 @@ def test_committed_records_at_the_current_defaults_were_made_on_the_current_defa
 REFERENCE_SETS = {
     "ntu60-synth-5x17": ("synse:55/5", "synse:48/12"),
     "pku-mmd-synth-5x17": ("star:46/5", "star:39/12"),
+    "ntu120-synth-5x17": ("synse:110/10", "synse:96/24"),
 }
 
 

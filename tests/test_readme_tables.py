@@ -29,6 +29,7 @@ TABLES: dict[str, tuple[str, Select]] = {
         lambda record: record["protocol"]["name"] == "strict" and record["config"]["method"] in ABLATED_METHODS,
     ),
     "reference-pku": ("pku-mmd-synth-5x17", lambda record: True),
+    "reference-ntu120": ("ntu120-synth-5x17", lambda record: True),
 }
 
 
