@@ -155,7 +155,8 @@ def load(family: str) -> tuple[ClassDescription, ...]:
 
 
 def pku_ntu_counterparts() -> dict[int, int]:
-    """PKU-MMD I class -> the NTU class of the same action (``pku51.yaml``'s ``ntu`` field; classes without one omitted)."""
+    """PKU-MMD I class -> the NTU class of the same action (``pku51.yaml``'s ``ntu`` field; classes without one
+    are left out)."""
     return {int(raw["id"]): int(raw["ntu"]) for raw in _read("pku51.yaml") if "ntu" in raw}
 
 

@@ -278,14 +278,15 @@ def _ntu_layout(family: str) -> Layout:
     def row(performer: int, camera: int, replication: int, label: int) -> dict[str, Any]:
         setup = 1 + (performer + replication) % setups
         return {"sample": f"S{setup:03d}C{camera:03d}P{performer:03d}R{replication:03d}A{label + 1:03d}",
-                "label": label, "subject": performer, "camera": camera, "setup": setup, "replication": replication}  # fmt: skip
+                "label": label, "subject": performer, "camera": camera, "setup": setup,
+                "replication": replication}  # fmt: skip
 
     test_pool = tuple(s for s in range(1, performers + 1) if s not in train_pool)
     return Layout(train_pool, test_pool, CAMERA_YAW_DEGREES, row)
 
 
 PKU_VIEWS = {camera: view for view, camera in pku.CAMERAS.items()}
-PKU_VIEW_YAW = {1: 45.0, 2: 0.0, 3: -45.0}
+PKU_VIEW_YAW = {pku.CAMERAS[view]: yaw for view, yaw in (("L", 45.0), ("M", 0.0), ("R", -45.0))}
 # PKU-MMD names carry no subject id; its store groups by the video's sequence number instead. The pools are the
 # official cross-subject lists' sequences (Split/cross-subject.txt): test 0291-0334, train the rest of 0002-0364
 # (0247-0250 do not exist).
@@ -300,7 +301,7 @@ def _pku_layout(replications: int) -> Layout:
         segment = label * replications + replication - 1  # one video holds every class's performances, in order
         return {"sample": f"{sequence:04d}-{view}#{segment:02d}", "label": label, "subject": sequence,
                 "camera": camera, "setup": 0, "replication": replication,
-                "partition_xsub": "train" if sequence in PKU_TRAIN_SEQUENCES else "test",
+                "partition_xsub": "test" if sequence in PKU_TEST_SEQUENCES else "train",
                 "partition_xview": "train" if view in PKU_XVIEW_TRAIN_VIEWS else "test"}  # fmt: skip
 
     return Layout(PKU_TRAIN_SEQUENCES, PKU_TEST_SEQUENCES, PKU_VIEW_YAW, row)
