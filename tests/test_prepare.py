@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +60,8 @@ def test_raw_ntu_round_trip(raw_folder: Path, empty_home: Path) -> None:
     assert np.array_equal(np.asarray(prepared.skeletons[row]), expected)
     manifest = prepared.manifest
     assert manifest["excluded_as_missing"] == 302 and len(manifest["inputs"]) == 36 and manifest["skipped"] == []
-    assert all(len(entry["blake2b"]) == 32 for entry in manifest["inputs"])
+    for entry in manifest["inputs"]:
+        assert entry["sha256"] == hashlib.sha256((raw_folder / entry["file"]).read_bytes()).hexdigest()
 
 
 def test_bad_raw_file_names_file_and_line_or_is_skipped(raw_folder: Path, empty_home: Path, tmp_path: Path) -> None:
@@ -175,29 +176,36 @@ def test_centre_uses_actor_1s_first_present_frame() -> None:
     assert np.all(centred[:, :2, :, 0] == 0)  # absent frames stay absent (zeros), not minus the origin
 
 
-def test_collecting_parsed_samples_keeps_memory_flat_in_the_file_count(tmp_path: Path) -> None:
+def test_raw_prepare_memory_is_flat_in_the_file_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers write their samples into the store file; only small reports reach the collecting process."""
     import tracemalloc
 
-    from zsbench.data.prepare import Parsed, _collect
-    from zsbench.data.preprocess import PrepareOptions
-    from zsbench.data.store import StoreWriter
+    from zsbench.bench.prepare import real_corpus
+    from zsbench.data.prepare import prepare_ntu
 
-    count, options = 120, PrepareOptions()
-    sample_bytes = 3 * options.frames * 25 * 2 * 4  # 38 KB per float32 sample; 4.6 MB for all of them
-
-    def parsed() -> Iterator[Parsed]:
-        for position in range(count):
-            sample = np.full((3, options.frames, 25, 2), position, dtype=np.float32)
-            yield Parsed(position, sample, 64, 1, f"{position:032x}", None)
-
-    with StoreWriter(tmp_path, "flat") as writer:
+    sample_bytes = 3 * PrepareOptions().frames * 25 * 2 * 4  # 38 KB per stored float32 sample
+    peaks = {}
+    for count in (120, 240):  # both stores above the 4 MB read block of the content hash
+        real_corpus(needs_shared(SAMPLES / "ntu"), count, tmp_path / f"raw-{count}")
+        monkeypatch.setenv("ZSBENCH_HOME", str(tmp_path / f"home-{count}"))
         tracemalloc.start()
-        array, kept, _ = _collect(writer, parsed(), count, options, str, skip_bad=False, progress=None)
-        _, peak = tracemalloc.get_traced_memory()
+        path = prepare_ntu("ntu120", tmp_path / f"raw-{count}", PrepareOptions(), workers=1)
+        peaks[count] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        assert [r.position for r in kept] == list(range(count)) and float(array[count - 1].max()) == count - 1
-        del array
-    assert peak < 10 * sample_bytes, peak  # samples go to the memory-mapped store, not into a list
+        assert len(store.load_store(path.parent, "ntu120", "hint").index) == count
+    # holding the 120 extra samples would add 120 x 38 KB = 4.6 MB; their reports and index rows about 1 KB each
+    assert peaks[240] - peaks[120] < 120 * sample_bytes / 8, peaks
+
+
+def test_the_projection_separates_start_up_from_the_per_file_cost() -> None:
+    from zsbench.bench.prepare import NTU120_FILES, PrepareTiming, _projection
+
+    half = PrepareTiming("half", 1000, 250.0, 3.0, 90.0)
+    full = PrepareTiming("full", 2000, 500.0, 5.0, 91.0)  # 2 ms per file after a 1 s start-up
+    text = _projection(half, full)
+    assert "1.0 s start-up, then 2.00 ms per file" in text
+    assert f"{(1.0 + 0.002 * NTU120_FILES) / 60:.1f} min by file count" in text
+    assert "90 MiB at 1000 files, 91 MiB at 2000" in text
 
 
 def test_the_prepare_benchmark_times_the_cli_itself(tmp_path: Path, raw_folder: Path) -> None:

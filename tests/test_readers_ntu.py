@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -241,12 +242,42 @@ def test_wrong_joint_count(tmp_path: Path) -> None:
 
 def test_non_numeric_token(tmp_path: Path) -> None:
     path, lines = _lines_of(tmp_path)
-    fields = lines[9].split()
-    fields[5] = "1.2.3"
-    path.write_text("\n".join([*lines[:9], " ".join(fields), *lines[10:]]))
-    _both_parsers_fail(path, r"line 10: field .*'1\.2\.3'")
+    for position, token in ((1, "1.2.3"), (5, "0.5q"), (11, "2-")):  # y; colorX; trackingState
+        fields = lines[9].split()
+        fields[position] = token
+        path.write_text("\n".join([*lines[:9], " ".join(fields), *lines[10:]]))
+        _both_parsers_fail(path, rf"line 10: field .*'{re.escape(token)}'")
+        with pytest.raises(DataError, match=rf"field {position + 1} of the joint line is '{re.escape(token)}'"):
+            ntu.parse_skeleton(path)
     path.write_text("\n".join([*lines[:2], lines[2].replace("72057594037931101", "body7"), *lines[3:]]))
     _both_parsers_fail(path, r"line 3: field .*'body7'")
+
+
+@pytest.mark.parametrize("stem", sorted(SAMPLE_FILES))
+def test_the_plain_path_reads_the_real_files_as_the_general_path_does(stem: str) -> None:
+    data = _sample(stem).read_bytes()
+    lines = data.split(b"\n")
+    _, info_lines, _ = ntu._layout(lines, ntu._content_end(lines))
+    rows = [row for index in info_lines for row in lines[index + 2 : index + 2 + ntu.NUM_JOINTS]]
+    plain = ntu.plain_xyz(data, rows, len(info_lines))
+    assert plain is not None  # real files are in the plain form, so they take the fast path
+    assert plain.tobytes() == np.loadtxt(rows, comments=None, ndmin=2)[:, :3].tobytes()
+
+
+@pytest.mark.parametrize("edit", [b"\t", b"  ", b" \n"], ids=["tab", "double space", "trailing space"])
+def test_files_not_in_the_plain_form_take_the_general_path(tmp_path: Path, edit: bytes) -> None:
+    path = _write(tmp_path / "plain.skeleton", np.stack([_actor(6, -0.4), _actor(6, 0.4, seed=3)], axis=1))
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    row = lines[5]  # a joint line of body 1, frame 1
+    changed = {b"\t": row.replace(b" ", b"\t", 1), b"  ": row.replace(b" ", b"  ", 1), b" \n": row + b" "}[edit]
+    edited = b"\n".join([*lines[:5], changed, *lines[6:]])
+    edited_lines = edited.split(b"\n")
+    _, info_lines, _ = ntu._layout(edited_lines, ntu._content_end(edited_lines))
+    rows = [r for index in info_lines for r in edited_lines[index + 2 : index + 2 + ntu.NUM_JOINTS]]
+    assert ntu.plain_xyz(edited, rows, len(info_lines)) is None
+    (tmp_path / "edited.skeleton").write_bytes(edited)
+    _assert_same(ntu.parse_skeleton(tmp_path / "edited.skeleton"), ntu.parse_skeleton(path))
 
 
 def test_wrong_field_count(tmp_path: Path) -> None:

@@ -1,10 +1,13 @@
 """Benchmark of raw NTU ``.skeleton`` preparation: zsbench's reader against a plain line-by-line reference.
 
-Both parse the same files (the real samples, when given, plus synthetic files written in the real
-format) in one process and must give identical arrays. Then ``zsbench prepare ntu120 --root`` itself runs as
-a separate process (start-up, file listing, checksums, parsing, body selection, resampling, the store and its
-manifest) with 1 and 2 workers, on half the files and on all of them: its throughput projects a full NTU-120
-preparation, and its peak resident memory at the two sizes shows whether memory grows with the file count.
+The corpus is real-format files: with ``samples`` (a folder of real ``.skeleton`` files) the real files
+themselves, linked under as many distinct sample names as asked for; without it, synthetic files written in
+the real format (which parse somewhat faster than real ones, so the output says which corpus it timed).
+Both parsers read every file in one process and must give identical arrays. Then ``zsbench prepare ntu120
+--root`` itself runs as a separate process (start-up, file listing, checksums, parsing, body selection,
+resampling, the store and its manifest) with 1 and 2 workers, on half the files and on all of them. The
+difference between the two sizes gives the per-file cost without the fixed start-up, which projects a full
+NTU-120 preparation; the peak resident memory at the two sizes shows whether memory grows with the file count.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from zsbench.errors import RunFailed
 
 NTU120_FILES = 114_480
 NTU120_BYTES = 27.5e9  # roughly 25-30 GB of text
+CAMERAS_PER_SETUP = 3
 
 
 @dataclass
@@ -60,6 +64,25 @@ def synthetic_corpus(count: int, seed: int = 0) -> Path:
     return folder
 
 
+def real_corpus(samples: Path, count: int, folder: Path) -> list[Path]:
+    """``count`` links in ``folder`` to the real files in ``samples``, cycled, each under its own NTU-120 name."""
+    sources = sorted(samples.glob("*.skeleton"))
+    if not sources:
+        raise RunFailed(f"{samples}: no .skeleton files to build the benchmark corpus from")
+    folder.mkdir(parents=True, exist_ok=True)
+    links = []
+    for position in range(count):
+        source = sources[position % len(sources)]
+        setup, rest = divmod(position, 106 * CAMERAS_PER_SETUP)
+        performer, camera = divmod(rest, CAMERAS_PER_SETUP)
+        action = ntu.parse_name(source.stem).label + 1
+        name = f"S{setup % 32 + 1:03d}C{camera + 1:03d}P{performer + 1:03d}R{setup // 32 + 1:03d}A{action:03d}"
+        link = folder / f"{name}.skeleton"
+        link.symlink_to(source.resolve())
+        links.append(link)
+    return links
+
+
 def _same(a: ntu.SkeletonSequence, b: ntu.SkeletonSequence) -> bool:
     return (
         a.num_frames == b.num_frames
@@ -70,9 +93,28 @@ def _same(a: ntu.SkeletonSequence, b: ntu.SkeletonSequence) -> bool:
 
 
 def skeleton_parsing(count: int = 2000, samples: Path | None = None) -> tuple[list[PrepareTiming], str]:
-    files = sorted(synthetic_corpus(count).glob("*.skeleton"))[:count]
-    if samples is not None:
-        files += sorted(samples.glob("*.skeleton"))
+    with tempfile.TemporaryDirectory() as scratch:
+        if samples is None:
+            files = sorted(synthetic_corpus(count).glob("*.skeleton"))[:count]
+            corpus = f"{len(files)} synthetic real-format files"
+        else:
+            files = real_corpus(samples, count, Path(scratch) / "real")
+            corpus = f"{len(files)} links to the {len({f.resolve() for f in files})} real files in {samples}"
+        timings = _parser_timings(files)
+        for subset in (files[: len(files) // 2], files):
+            folder = Path(scratch) / f"raw-{len(subset)}"
+            folder.mkdir()
+            for f in subset:
+                (folder / f.name).symlink_to(f.resolve())
+            subset_megabytes = sum(f.stat().st_size for f in subset) / 1e6
+            for workers in (1, 2):
+                seconds, peak = cli_prepare(folder, Path(scratch) / f"home-{len(subset)}-{workers}", workers)
+                name = f"zsbench prepare (CLI), {workers} worker(s), {len(subset)} files"
+                timings.append(PrepareTiming(name, len(subset), subset_megabytes, seconds, peak))
+    return timings, f"corpus: {corpus}. " + _projection(timings[-3], timings[-1])
+
+
+def _parser_timings(files: list[Path]) -> list[PrepareTiming]:
     megabytes = sum(f.stat().st_size for f in files) / 1e6
     started = time.perf_counter()
     reference = [ntu.reference_parse(f) for f in files]
@@ -83,43 +125,49 @@ def skeleton_parsing(count: int = 2000, samples: Path | None = None) -> tuple[li
     mismatched = [f.name for f, a, b in zip(files, ours, reference, strict=True) if not _same(a, b)]
     if mismatched:
         raise RunFailed(f"zsbench and the reference parser disagree on {mismatched[:3]}")
-    timings = [
+    return [
         PrepareTiming("reference parser (line by line, every field)", len(files), megabytes, reference_seconds),
         PrepareTiming("zsbench parse_skeleton", len(files), megabytes, ours_seconds),
     ]
-    with tempfile.TemporaryDirectory() as scratch:
-        for subset in (files[: len(files) // 2], files):
-            folder = Path(scratch) / f"raw-{len(subset)}"
-            folder.mkdir()
-            for f in subset:
-                (folder / f.name).symlink_to(f)
-            subset_megabytes = sum(f.stat().st_size for f in subset) / 1e6
-            for workers in (1, 2):
-                seconds, peak = cli_prepare(folder, Path(scratch) / f"home-{len(subset)}-{workers}", workers)
-                name = f"zsbench prepare (CLI), {workers} worker(s), {len(subset)} files"
-                timings.append(PrepareTiming(name, len(subset), subset_megabytes, seconds, peak))
-    best, half = timings[-1], timings[-3]
-    projection = (
-        f"projected full NTU-120 prepare on 2 cores (at {best.megabytes_per_second:.0f} MB/s, "
-        f"{best.files_per_second:.0f} files/s): {NTU120_BYTES / 1e6 / best.megabytes_per_second / 60:.1f} min by bytes, "
-        f"{NTU120_FILES / best.files_per_second / 60:.1f} min by file count; peak memory (2 workers) {half.peak_mib:.0f} "
-        f"MiB at {half.files} files, {best.peak_mib:.0f} MiB at {best.files}"
+
+
+def _projection(half: PrepareTiming, full: PrepareTiming) -> str:
+    """A full NTU-120 prepare with 2 workers: the fixed start-up once, then the per-file cost between sizes."""
+    per_file = (full.seconds - half.seconds) / (full.files - half.files)
+    per_megabyte = (full.seconds - half.seconds) / (full.megabytes - half.megabytes)
+    start_up = max(full.seconds - per_file * full.files, 0.0)
+    by_files = start_up + per_file * NTU120_FILES
+    by_bytes = start_up + per_megabyte * NTU120_BYTES / 1e6
+    return (
+        f"projected full NTU-120 prepare on 2 workers ({start_up:.1f} s start-up, then {per_file * 1e3:.2f} ms per "
+        f"file): {by_files / 60:.1f} min by file count, {by_bytes / 60:.1f} min by bytes; peak memory (2 workers) "
+        f"{half.peak_mib:.0f} MiB at {half.files} files, {full.peak_mib:.0f} MiB at {full.files}"
     )
-    return timings, projection
+
+
+# A small process starts the CLI and reports on it: Linux counts a forked child's resident memory from its
+# parent's at the fork, so measured straight from this (large) process the CLI's peak would include ours.
+_LAUNCHER = """
+import os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(time.perf_counter() - started, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
 
 
 def cli_prepare(folder: Path, home: Path, workers: int) -> tuple[float, float]:
     """Wall seconds and peak resident MiB (the largest of the CLI and its workers) of one ``zsbench prepare``."""
     command = [sys.executable, "-c", "from zsbench.cli.main import run_app; run_app()", "prepare", "ntu120",
                "--root", str(folder), "--workers", str(workers)]  # fmt: skip
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, env={**os.environ, "ZSBENCH_HOME": str(home)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    finished = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *command],
+        env={**os.environ, "ZSBENCH_HOME": str(home)},
+        capture_output=True,
+        check=False,
     )
-    assert process.stderr is not None
-    errors = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)  # the child's own usage, its waited-for workers included
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RunFailed(f"zsbench prepare failed in the benchmark: {errors.decode(errors='replace').strip()[-500:]}")
-    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
+    report = finished.stdout.decode(errors="replace").split()
+    if finished.returncode != 0 or len(report) != 3 or report[2] != "0":
+        errors = finished.stderr.decode(errors="replace").strip()[-500:]
+        raise RunFailed(f"zsbench prepare failed in the benchmark: {errors}")
+    return float(report[0]), int(report[1]) / 1024  # Linux reports KiB

@@ -10,8 +10,9 @@ from zsbench.cli.common import handle_errors, print_json, stdout
 TARGETS = ("encoders", "refine", "prepare", "methods", "all")
 HELP = """Speed benchmarks, with ratios against a reference measured in the same process.
 
-prepare: raw NTU .skeleton parsing against a line-by-line reference parser, and the whole prepare
-pipeline with 1 and 2 workers, projected to a full NTU-120 preparation. encoders: training throughput of each skeleton encoder. refine: the test-time refinement kernels (scores,
+prepare: raw NTU .skeleton parsing against a line-by-line reference parser, and `zsbench prepare` itself
+with 1 and 2 workers, projected to a full NTU-120 preparation (`--samples DIR`: the corpus is DIR's real
+files, linked under --files distinct names; without it, synthetic real-format files). encoders: training throughput of each skeleton encoder. refine: the test-time refinement kernels (scores,
 memory bank, prototypes, text refinement), plain reference vs vectorised (vs Triton on CUDA), each checked
 against the reference. methods: each registered method's run on ntu60-synth 48/12 at its defaults, from empty
 caches and again with the encoder cached, split into encoder training, extraction, fit and scoring (not part
@@ -34,9 +35,11 @@ def bench(
     target: str = typer.Argument("all", help=f"One of: {', '.join(TARGETS)}."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     files: int = typer.Option(
-        2000, help="prepare: synthetic real-format files to parse (cached in $ZSBENCH_HOME/bench)."
+        2000, help="prepare: files in the corpus (synthetic ones are cached in $ZSBENCH_HOME/bench)."
     ),
-    samples: Path | None = typer.Option(None, help="prepare: a folder of real .skeleton files to include."),
+    samples: Path | None = typer.Option(
+        None, help="prepare: a folder of real .skeleton files; the corpus links to them under distinct names."
+    ),
     methods: list[str] = typer.Option([], "--method", help="methods: which to time (default: every registered)."),
     quick: bool = typer.Option(False, "--quick", help="methods: a small store and 2-epoch budgets."),
 ) -> None:

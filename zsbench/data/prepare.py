@@ -14,9 +14,9 @@ import multiprocessing
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,9 +27,11 @@ from zsbench.data import values
 from zsbench.data.datasets import DatasetSpec
 from zsbench.data.preprocess import PrepareOptions, to_fixed_length
 from zsbench.data.readers import arrays, ntu, pku
-from zsbench.data.store import StoreWriter, write_json_atomic, write_store
-from zsbench.data.synthetic.generator import SynthConfig, synth_samples
+from zsbench.data.store import RowFile, StoreWriter, write_json_atomic, write_store
 from zsbench.errors import DataError, UsageError
+
+if TYPE_CHECKING:  # the generator imports torch, which a raw-data prepare does not need at start-up
+    from zsbench.data.synthetic.generator import SynthConfig
 
 Progress = Callable[[str, int, int], None]
 NTU60_SETUPS = 17
@@ -37,6 +39,8 @@ CHUNK = 16
 
 
 def prepare_synthetic(name: str, config: SynthConfig, progress: Progress | None = None) -> Path:
+    from zsbench.data.synthetic.generator import synth_samples
+
     spec = DATASETS.get(name)
     if not spec.synthetic:
         raise DataError(f"{name} is not a synthetic dataset")
@@ -65,24 +69,31 @@ def _require_root(spec: DatasetSpec, root: Path | None) -> Path:
 
 @dataclass(frozen=True)
 class Parsed:
+    """What a worker sends back for one input; its sample it has already written into the store's rows."""
+
     position: int
-    sample: np.ndarray | None
     frames: int
     bodies: int
     checksum: str
     error: str | None
 
 
-def _parse_ntu(task: tuple[int, str, PrepareOptions]) -> Parsed:
-    position, file_name, options = task
+def _parse_ntu(task: tuple[int, str, PrepareOptions, RowFile]) -> Parsed:
+    position, file_name, options, rows = task
     path = Path(file_name)
     try:
-        checksum = hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
-        sequence = ntu.select_bodies(ntu.parse_skeleton(path, options.non_finite))
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise DataError(f"{path}: cannot read ({error})") from error
+        checksum = hashlib.sha256(data).hexdigest()
+        sequence = ntu.select_bodies(ntu.parse_skeleton(path, options.non_finite, data))
         bodies = int((np.abs(sequence).sum(axis=(0, 2, 3)) > 0).sum())
-        return Parsed(position, to_fixed_length(sequence, options), len(sequence), bodies, checksum, None)
+        sample = to_fixed_length(sequence, options)
     except (DataError, OSError) as error:
-        return Parsed(position, None, 0, 0, "", str(error))
+        return Parsed(position, 0, 0, "", str(error))
+    rows.write(position, sample)  # a failure here is the store's (the disk), not the input's: it propagates
+    return Parsed(position, len(sequence), bodies, checksum, None)
 
 
 def _parallel(tasks: list[Any], worker: Callable[[Any], Parsed], workers: int) -> Iterator[Parsed]:
@@ -95,15 +106,17 @@ def _parallel(tasks: list[Any], worker: Callable[[Any], Parsed], workers: int) -
 
 def _collect(
     writer: StoreWriter,
+    rows: RowFile,
     results: Iterable[Parsed],
     count: int,
-    options: PrepareOptions,
     describe: Callable[[int], str],
     skip_bad: bool,
     progress: Progress | None,
 ) -> tuple[np.ndarray, list[Parsed], list[dict[str, str]]]:
-    """Write parsed samples into the store array in input order; bad inputs abort or are listed."""
-    array = writer.open_array(count, options.frames, options.dtype)
+    """Gather the workers' reports (their samples are already in ``rows``); bad inputs abort or are listed.
+
+    Only these small reports stay in memory, so memory is flat in the number of inputs.
+    """
     kept: list[Parsed] = []
     skipped: list[dict[str, str]] = []
     for done, result in enumerate(results, 1):
@@ -112,16 +125,15 @@ def _collect(
                 raise DataError(f"{result.error} (use --skip-bad to skip bad files and list them in the manifest)")
             skipped.append({"input": describe(result.position), "reason": result.error})
         else:
-            assert result.sample is not None
-            array[result.position] = result.sample
-            kept.append(replace(result, sample=None))  # the sample lives in the store now: memory stays flat
+            kept.append(result)
         if progress is not None and (done % 64 == 0 or done == count):
             progress("parsing", done, count)
+    array: np.ndarray = rows.mapped()
     if not kept:
         raise DataError("no usable samples were found")
     kept.sort(key=lambda r: r.position)
     if skipped:  # the kept samples, in order, into a second file that then replaces the first
-        compact = writer.open_array(len(kept), options.frames, options.dtype, file_name="compact.npy")
+        compact = writer.open_array(len(kept), array.shape[2], str(array.dtype), file_name="compact.npy")
         for row, result in enumerate(kept):
             compact[row] = array[result.position]
         del array
@@ -177,11 +189,12 @@ def prepare_ntu(
     files = [p for p in files if p.stem not in missing]
     if not files:
         raise DataError(f"{folder}: no NTU .skeleton files for {name} (searched recursively)")
-    tasks = [(position, str(path), options) for position, path in enumerate(files)]
     with StoreWriter(paths.datasets_dir(), name) as writer:
+        store_rows = writer.open_rows(len(files), options.frames, options.dtype)
+        tasks = [(position, str(path), options, store_rows) for position, path in enumerate(files)]
         results = _parallel(tasks, _parse_ntu, workers if workers is not None else (os.cpu_count() or 1))
         array, kept, skipped = _collect(
-            writer, results, len(files), options, lambda i: str(files[i]), skip_bad, progress
+            writer, store_rows, results, len(files), lambda i: str(files[i]), skip_bad, progress
         )
         rows = []
         for result in kept:
@@ -200,22 +213,24 @@ def prepare_ntu(
             },
             "missing_list": str(missing_list) if missing_list else None,
             "excluded_as_missing": len(missing),
-            "inputs": [{"file": files[r.position].name, "blake2b": r.checksum} for r in kept],
+            "inputs": [{"file": files[r.position].name, "sha256": r.checksum} for r in kept],
             "skipped": skipped + bad_names,
         }
         return writer.finish(array, pd.DataFrame(rows), manifest)
 
 
-def _parse_pku(task: tuple[int, str, str, int, int, PrepareOptions]) -> Parsed:
-    position, skeleton_file, label_file, segment_number, frame_base, options = task
+def _parse_pku(task: tuple[tuple[int, str, str, int, int, PrepareOptions], RowFile]) -> Parsed:
+    (position, skeleton_file, label_file, segment_number, frame_base, options), rows = task
     try:
         skeleton = pku.read_skeleton(Path(skeleton_file), options.non_finite)
         segment = pku.read_labels(Path(label_file))[segment_number]
         piece = pku.cut_segments(skeleton, [segment], frame_base, source=skeleton_file, label_file=label_file)[0]
         bodies = int((np.abs(piece).sum(axis=(0, 2, 3)) > 0).sum())
-        return Parsed(position, to_fixed_length(piece, options), len(piece), bodies, "", None)
+        sample = to_fixed_length(piece, options)
     except (DataError, OSError) as error:
-        return Parsed(position, None, 0, 0, "", str(error))
+        return Parsed(position, 0, 0, "", str(error))
+    rows.write(position, sample)
+    return Parsed(position, len(piece), bodies, "", None)
 
 
 def prepare_pku(
@@ -265,9 +280,14 @@ def prepare_pku(
         raise DataError(f"{label_dir}: no label files")
     unlisted = sorted({str(r["sample"]).split("#")[0] for r in rows if "unlisted" in _partition_values(r)})
     with StoreWriter(paths.datasets_dir(), "pku-mmd") as writer:
-        results = _parallel(tasks, _parse_pku, workers if workers is not None else (os.cpu_count() or 1))
+        store_rows = writer.open_rows(len(tasks), options.frames, options.dtype)
+        results = _parallel(
+            [(task, store_rows) for task in tasks],
+            _parse_pku,
+            workers if workers is not None else (os.cpu_count() or 1),
+        )
         array, kept, skipped = _collect(
-            writer, results, len(tasks), options, lambda i: str(rows[i]["sample"]), skip_bad, progress
+            writer, store_rows, results, len(tasks), lambda i: str(rows[i]["sample"]), skip_bad, progress
         )
         index = pd.DataFrame([{**rows[r.position], "frames": r.frames, "bodies": r.bodies} for r in kept])
         manifest = {
@@ -529,7 +549,7 @@ def prepare_pyskl(name: str, file: Path, options: PrepareOptions, progress: Prog
             "source": f"pyskl annotation pickle {file}",
             "synthetic": False,
             "preprocessing": {**options.to_dict(), "bodies": "as in the pickle (the first 2)"},
-            "inputs": [{"file": file.name, "blake2b": digest}],
+            "inputs": [{"file": file.name, "sha256": digest}],
             "pickle_partitions": sorted(partitions),
             "pickle_other_splits": other_splits,
             "unlisted_samples": unlisted,

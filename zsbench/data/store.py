@@ -61,6 +61,37 @@ def is_complete(path: Path) -> bool:
     return (path / "manifest.json").is_file()
 
 
+@dataclass(frozen=True)
+class RowFile:
+    """Where the rows of a store's ``.npy`` array lie in its file; small and picklable, so worker processes
+    write their own rows (with ``os.pwrite``) and send back only what the index and manifest need.
+
+    Rows written through a memory map stay in the writer's resident memory until the map is closed, so a
+    large prepare would look (and, under memory pressure, behave) as if it held the whole array; written
+    this way they go to the page cache only.
+    """
+
+    path: str
+    offset: int  # bytes before row 0 (the .npy header)
+    row_shape: tuple[int, ...]
+    dtype: str
+
+    def write(self, position: int, row: np.ndarray) -> None:
+        if row.shape != self.row_shape:
+            raise ValueError(f"row of shape {row.shape}, expected {self.row_shape}")
+        data = np.ascontiguousarray(row, dtype=self.dtype).tobytes()
+        descriptor = os.open(self.path, os.O_WRONLY)
+        try:
+            if os.pwrite(descriptor, data, self.offset + position * len(data)) != len(data):
+                raise OSError(f"{self.path}: short write at row {position}")
+        finally:
+            os.close(descriptor)
+
+    def mapped(self) -> np.ndarray:
+        """The array as a read-write memory map, once the rows are written."""
+        return np.load(self.path, mmap_mode="r+")
+
+
 class StoreWriter:
     """Build a store in a hidden staging folder; :meth:`finish` swaps it into place.
 
@@ -97,6 +128,14 @@ class StoreWriter:
             with open(path, "r+b") as handle:
                 os.posix_fallocate(handle.fileno(), 0, os.path.getsize(path))
         return array
+
+    def open_rows(self, count: int, frames: int, dtype: str, file_name: str = "skeletons.npy") -> RowFile:
+        """Like :meth:`open_array`, but written row by row with positional writes (see :class:`RowFile`)."""
+        array = self.open_array(count, frames, dtype, file_name)
+        assert isinstance(array, np.memmap)
+        rows = RowFile(str(self.staging / file_name), array.offset, array.shape[1:], str(array.dtype))
+        del array
+        return rows
 
     def replace_array(self, array: np.ndarray, file_name: str) -> None:
         """Make the staging file ``file_name`` (written through :meth:`open_array`) the store's array."""

@@ -47,9 +47,9 @@ def load_ctrgcn_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     """(x_train, y_train, x_test, y_test) of an SGN / CTR-GCN file such as ``NTU60_CS.npz``.
 
     ``x_*`` (N, T, 150) body-major, then joint, then xyz, becomes (N, 3, T, 25, 2) (a transposed view, not a
-    copy); one-hot ``y_*`` becomes 0-based int64. In a single-person sample body 2 is all zeros, as the CTR-GCN
-    scripts write it (``seq_transformation`` pads the missing actor with zeros; formats.md §6b says it is a copy
-    of body 1, which is wrong). Values are not checked here; :func:`zsbench.data.prepare.prepare_arrays` does.
+    copy); one-hot ``y_*`` becomes 0-based int64. In a single-person sample body 2 is a copy of body 1, as the
+    CTR-GCN scripts write it (``seq_transformation.align_frames`` stacks the body twice; formats.md §6b), and it
+    is kept as it is in the file. Values are not checked here; :func:`zsbench.data.prepare.prepare_arrays` does.
     """
     try:
         archive = np.load(path, allow_pickle=False)

@@ -3,6 +3,13 @@
 ``parse_skeleton`` is the fast reader: it splits the file into lines once, walks the count lines with an
 index and converts all joint lines of the file in one numpy call. ``reference_parse`` is a deliberately
 plain line-by-line reader, kept as a test oracle and as the baseline of the reader benchmark.
+
+What the fast reader checks: every count and body-info field is parsed; of a joint line, x, y, z and the
+tracking state are parsed, and the eight fields zsbench discards (depth and colour positions, orientation)
+are checked only for their characters (digits, ``.``, ``+``, ``-``, ``e``) and their count (12 fields, single
+spaces). Parsing those eight would double the cost of reading a file; CTR-GCN's script parses two of them
+and checks neither the rest nor the count. A file that is not in that plain form goes to the general path,
+which parses every field, and a bad file is walked line by line to name the line and field at fault.
 """
 
 from __future__ import annotations
@@ -243,13 +250,38 @@ def _table(rows: list[bytes], columns: int) -> np.ndarray:
     return values
 
 
-def _joints(lines: list[bytes], info_lines: list[int]) -> np.ndarray:
-    """x, y, z of every joint block, (blocks, 25, 3) float32; all fields of all joint lines converted in one call."""
+_NUMBER_BYTES = b"0123456789.+-eE\r\n"  # with the line ends; what is left of a plain file is its spaces
+_PLAIN_COLUMNS = (0, 1, 2, JOINT_FIELDS - 1)  # x, y, z and the last field, so a short line fails
+
+
+def plain_xyz(data: bytes, rows: list[bytes], bodies: int) -> np.ndarray | None:
+    """x, y, z of the joint ``rows`` of a file in the plain form, else None (see the module's docstring).
+
+    The plain form: only number characters and exactly one space between fields, which the file's space
+    count shows once every joint line has at least 12 fields and every one of the ``bodies`` body-info lines
+    exactly 10 (``_body_ids`` checks those before). A CR inside a line makes ``loadtxt`` fail, so CR counts
+    only as part of a line end.
+    """
+    separators = len(rows) * (JOINT_FIELDS - 1) + bodies * (BODY_FIELDS - 1)
+    if not rows or data.translate(None, _NUMBER_BYTES) != b" " * separators:
+        return None
+    try:
+        values = np.loadtxt(rows, dtype=np.float64, comments=None, ndmin=2, usecols=_PLAIN_COLUMNS)
+    except ValueError:
+        return None
+    return values[:, :3]
+
+
+def _joints(data: bytes, lines: list[bytes], info_lines: list[int]) -> np.ndarray:
+    """x, y, z of every joint block, (blocks, 25, 3) float32; all joint lines converted in one call."""
     rows: list[bytes] = []
     for index in info_lines:
         rows.extend(lines[index + 2 : index + 2 + NUM_JOINTS])
+    xyz = plain_xyz(data, rows, len(info_lines))
+    if xyz is None:
+        xyz = _table(rows, JOINT_FIELDS)[:, :3]
     with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, which parse_skeleton reports
-        return _table(rows, JOINT_FIELDS)[:, :3].astype(np.float32).reshape(-1, NUM_JOINTS, 3)
+        return xyz.astype(np.float32).reshape(-1, NUM_JOINTS, 3)
 
 
 def _body_ids(lines: list[bytes], info_lines: list[int]) -> list[int]:
@@ -281,22 +313,24 @@ def _group_bodies(body_ids: list[int], frame_of_block: list[int], joints: np.nda
     return bodies
 
 
-def parse_skeleton(path: Path, non_finite: str = "error") -> SkeletonSequence:
+def parse_skeleton(path: Path, non_finite: str = "error", data: bytes | None = None) -> SkeletonSequence:
     """Read a raw ``.skeleton`` file (CRLF or LF). BodyIDs stay Python ints; only x, y, z of each joint are kept.
 
     A bodyID that appears twice in one frame keeps both entries (its ``frames`` then repeats that index).
     A non-finite x, y or z (``nan``, ``inf``, or a value beyond float32) is a DataError naming its line and
     field, unless ``non_finite`` is ``"zero"``: then it is set to 0 and counted in ``non_finite``.
+    ``data``, when given, is the file's content already read; ``path`` then only names it in errors.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise DataError(f"{path}: cannot read ({error})") from error
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise DataError(f"{path}: cannot read ({error})") from error
     lines = data.split(b"\n")
     try:
         num_frames, info_lines, frame_of_block = _layout(lines, _content_end(lines))
         body_ids = _body_ids(lines, info_lines)
-        joints = _joints(lines, info_lines)
+        joints = _joints(data, lines, info_lines)
     except (ValueError, IndexError) as error:
         _diagnose(path, lines)
         raise DataError(f"{path}: not a valid .skeleton file ({error})") from error

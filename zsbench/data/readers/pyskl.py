@@ -184,7 +184,7 @@ def read_samples(annotations: list[Any], path: Path, non_finite: str) -> Iterato
 
 
 def file_digest(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
+    digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
