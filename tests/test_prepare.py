@@ -197,15 +197,35 @@ def test_raw_prepare_memory_is_flat_in_the_file_count(tmp_path: Path, monkeypatc
     assert peaks[240] - peaks[120] < 120 * sample_bytes / 8, peaks
 
 
-def test_the_projection_separates_start_up_from_the_per_file_cost() -> None:
-    from zsbench.bench.prepare import NTU120_FILES, PrepareTiming, _projection
+def test_raw_prepare_writes_float16_rows_where_they_belong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zsbench.bench.prepare import real_corpus
+    from zsbench.data.prepare import prepare_ntu
 
-    half = PrepareTiming("half", 1000, 250.0, 3.0, 90.0)
+    links = real_corpus(needs_shared(SAMPLES / "ntu"), 8, tmp_path / "raw")
+    monkeypatch.setenv("ZSBENCH_HOME", str(tmp_path / "home"))
+    options = PrepareOptions(frames=20, dtype="float16")
+    path = prepare_ntu("ntu120", tmp_path / "raw", options, workers=2)
+    prepared = store.load_store(path.parent, "ntu120", "hint")
+    assert prepared.skeletons.dtype == np.float16
+    for link in links:
+        row = prepared.index.index[prepared.index["sample"] == link.stem][0]
+        expected = to_fixed_length(ntu.select_bodies(ntu.parse_skeleton(link)), options)
+        assert expected.dtype == np.float16 and np.array_equal(np.asarray(prepared.skeletons[row]), expected)
+
+
+def test_the_projection_separates_start_up_from_the_per_file_cost() -> None:
+    from zsbench.bench.prepare import NTU120_BYTES, NTU120_FILES, PrepareTiming, _projection
+
+    half = PrepareTiming("half", 1000, 200.0, 3.0, 90.0)
     full = PrepareTiming("full", 2000, 500.0, 5.0, 91.0)  # 2 ms per file after a 1 s start-up
     text = _projection(half, full)
     assert "1.0 s start-up, then 2.00 ms per file" in text
     assert f"{(1.0 + 0.002 * NTU120_FILES) / 60:.1f} min by file count" in text
+    # by bytes: 2 s per 300 MB, so 5 - 500 / 150 = 1.67 s of start-up
+    assert f"{(5.0 - 500.0 / 150.0 + NTU120_BYTES / 1e6 / 150.0) / 60:.1f} min by bytes" in text
     assert "90 MiB at 1000 files, 91 MiB at 2000" in text
+    noisy = _projection(half, PrepareTiming("full", 2000, 500.0, 2.9, 91.0))
+    assert noisy.startswith("no projection") and "min" not in noisy
 
 
 def test_the_prepare_benchmark_times_the_cli_itself(tmp_path: Path, raw_folder: Path) -> None:

@@ -264,6 +264,30 @@ def test_the_plain_path_reads_the_real_files_as_the_general_path_does(stem: str)
     assert plain.tobytes() == np.loadtxt(rows, comments=None, ndmin=2)[:, :3].tobytes()
 
 
+def test_parse_skeleton_takes_the_plain_path_on_real_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    tables: list[int] = []
+    general = ntu._table
+
+    def recorded(rows: list[bytes], columns: int) -> np.ndarray:
+        tables.append(columns)
+        return general(rows, columns)
+
+    monkeypatch.setattr(ntu, "_table", recorded)
+    ntu.parse_skeleton(_sample("S001C003P008R002A058"))
+    assert tables == [ntu.BODY_FIELDS]  # the body-info lines only: no all-fields pass over the joint lines
+
+
+def test_blank_joint_lines_are_an_error_even_when_the_spaces_add_up(tmp_path: Path) -> None:
+    path = _write(tmp_path / "blank.skeleton", _actor(2, 0.0)[:, None])
+    lines = path.read_text().split("\n")
+    lines[1] += " " * (ntu.NUM_JOINTS * (ntu.JOINT_FIELDS - 1))  # the spaces the blank lines lose, elsewhere
+    lines[4:29] = [""] * ntu.NUM_JOINTS  # frame 1's joint lines
+    path.write_text("\n".join(lines))
+    for parse in (ntu.parse_skeleton, ntu.reference_parse):
+        with pytest.raises(DataError, match=r"blank\.skeleton: line \d+"):
+            parse(path)
+
+
 @pytest.mark.parametrize("edit", [b"\t", b"  ", b" \n"], ids=["tab", "double space", "trailing space"])
 def test_files_not_in_the_plain_form_take_the_general_path(tmp_path: Path, edit: bytes) -> None:
     path = _write(tmp_path / "plain.skeleton", np.stack([_actor(6, -0.4), _actor(6, 0.4, seed=3)], axis=1))

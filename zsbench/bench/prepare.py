@@ -132,16 +132,19 @@ def _parser_timings(files: list[Path]) -> list[PrepareTiming]:
 
 
 def _projection(half: PrepareTiming, full: PrepareTiming) -> str:
-    """A full NTU-120 prepare with 2 workers: the fixed start-up once, then the per-file cost between sizes."""
-    per_file = (full.seconds - half.seconds) / (full.files - half.files)
-    per_megabyte = (full.seconds - half.seconds) / (full.megabytes - half.megabytes)
+    """A full NTU-120 prepare with 2 workers: the fixed start-up once, then the per-file (per-byte) cost."""
+    memory = f"peak memory (2 workers) {half.peak_mib:.0f} MiB at {half.files} files, {full.peak_mib:.0f} MiB at {full.files}"
+    extra_seconds = full.seconds - half.seconds
+    if extra_seconds <= 0:
+        return f"no projection: the run on {full.files} files was not slower than on {half.files} (noise); {memory}"
+    per_file = extra_seconds / (full.files - half.files)
+    per_megabyte = extra_seconds / (full.megabytes - half.megabytes)
     start_up = max(full.seconds - per_file * full.files, 0.0)
     by_files = start_up + per_file * NTU120_FILES
-    by_bytes = start_up + per_megabyte * NTU120_BYTES / 1e6
+    by_bytes = max(full.seconds - per_megabyte * full.megabytes, 0.0) + per_megabyte * NTU120_BYTES / 1e6
     return (
         f"projected full NTU-120 prepare on 2 workers ({start_up:.1f} s start-up, then {per_file * 1e3:.2f} ms per "
-        f"file): {by_files / 60:.1f} min by file count, {by_bytes / 60:.1f} min by bytes; peak memory (2 workers) "
-        f"{half.peak_mib:.0f} MiB at {half.files} files, {full.peak_mib:.0f} MiB at {full.files}"
+        f"file): {by_files / 60:.1f} min by file count, {by_bytes / 60:.1f} min by bytes; {memory}"
     )
 
 

@@ -6,9 +6,9 @@ plain line-by-line reader, kept as a test oracle and as the baseline of the read
 
 What the fast reader checks: every count and body-info field is parsed; of a joint line, x, y, z and the
 tracking state are parsed, and the eight fields zsbench discards (depth and colour positions, orientation)
-are checked only for their characters (digits, ``.``, ``+``, ``-``, ``e``) and their count (12 fields, single
-spaces). Parsing those eight would double the cost of reading a file; CTR-GCN's script parses two of them
-and checks neither the rest nor the count. A file that is not in that plain form goes to the general path,
+are checked only for their characters (digits, ``.``, ``+``, ``-``, ``e``, ``E``) and their count (12
+fields, single spaces). Parsing those eight would double the cost of reading a file; CTR-GCN's script
+parses two of them and checks neither the rest nor the count. A file that is not in that plain form goes to the general path,
 which parses every field, and a bad file is walked line by line to name the line and field at fault.
 """
 
@@ -268,6 +268,8 @@ def plain_xyz(data: bytes, rows: list[bytes], bodies: int) -> np.ndarray | None:
     try:
         values = np.loadtxt(rows, dtype=np.float64, comments=None, ndmin=2, usecols=_PLAIN_COLUMNS)
     except ValueError:
+        return None
+    if len(values) != len(rows):  # loadtxt skips blank rows; their spaces may sit elsewhere in the file
         return None
     return values[:, :3]
 
