@@ -32,7 +32,6 @@ from zsbench.errors import RunFailed
 
 NTU120_FILES = 114_480
 NTU120_BYTES = 27.5e9  # roughly 25-30 GB of text
-CAMERAS_PER_SETUP = 3
 
 
 @dataclass
@@ -70,13 +69,14 @@ def real_corpus(samples: Path, count: int, folder: Path) -> list[Path]:
     if not sources:
         raise RunFailed(f"{samples}: no .skeleton files to build the benchmark corpus from")
     folder.mkdir(parents=True, exist_ok=True)
+    setups, performers, _ = ntu.FAMILY_LIMITS["ntu120"]
     links = []
     for position in range(count):
         source = sources[position % len(sources)]
-        setup, rest = divmod(position, 106 * CAMERAS_PER_SETUP)
-        performer, camera = divmod(rest, CAMERAS_PER_SETUP)
+        setup, rest = divmod(position, performers * ntu.CAMERAS)
+        performer, camera = divmod(rest, ntu.CAMERAS)
         action = ntu.parse_name(source.stem).label + 1
-        name = f"S{setup % 32 + 1:03d}C{camera + 1:03d}P{performer + 1:03d}R{setup // 32 + 1:03d}A{action:03d}"
+        name = f"S{setup % setups + 1:03d}C{camera + 1:03d}P{performer + 1:03d}R{setup // setups + 1:03d}A{action:03d}"
         link = folder / f"{name}.skeleton"
         link.symlink_to(source.resolve())
         links.append(link)

@@ -82,10 +82,7 @@ def _parse_ntu(task: tuple[int, str, PrepareOptions, RowFile]) -> Parsed:
     position, file_name, options, rows = task
     path = Path(file_name)
     try:
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise DataError(f"{path}: cannot read ({error})") from error
+        data = ntu.read_file(path)
         checksum = hashlib.sha256(data).hexdigest()
         sequence = ntu.select_bodies(ntu.parse_skeleton(path, options.non_finite, data))
         bodies = int((np.abs(sequence).sum(axis=(0, 2, 3)) > 0).sum())

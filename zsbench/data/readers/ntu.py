@@ -8,8 +8,9 @@ What the fast reader checks: every count and body-info field is parsed; of a joi
 tracking state are parsed, and the eight fields zsbench discards (depth and colour positions, orientation)
 are checked only for their characters (digits, ``.``, ``+``, ``-``, ``e``, ``E``) and their count (12
 fields, single spaces). Parsing those eight would double the cost of reading a file; CTR-GCN's script
-parses two of them and checks neither the rest nor the count. A file that is not in that plain form goes to the general path,
-which parses every field, and a bad file is walked line by line to name the line and field at fault.
+parses two of them and checks neither the rest nor the count. A file that is not in that plain form goes
+to the general path, which parses every field, and a bad file is walked line by line to name the line and
+field at fault.
 """
 
 from __future__ import annotations
@@ -315,6 +316,13 @@ def _group_bodies(body_ids: list[int], frame_of_block: list[int], joints: np.nda
     return bodies
 
 
+def read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read ({error})") from error
+
+
 def parse_skeleton(path: Path, non_finite: str = "error", data: bytes | None = None) -> SkeletonSequence:
     """Read a raw ``.skeleton`` file (CRLF or LF). BodyIDs stay Python ints; only x, y, z of each joint are kept.
 
@@ -324,10 +332,7 @@ def parse_skeleton(path: Path, non_finite: str = "error", data: bytes | None = N
     ``data``, when given, is the file's content already read; ``path`` then only names it in errors.
     """
     if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise DataError(f"{path}: cannot read ({error})") from error
+        data = read_file(path)
     lines = data.split(b"\n")
     try:
         num_frames, info_lines, frame_of_block = _layout(lines, _content_end(lines))
