@@ -258,7 +258,7 @@ def test_the_plain_path_reads_the_real_files_as_the_general_path_does(stem: str)
     data = _sample(stem).read_bytes()
     lines = data.split(b"\n")
     _, info_lines, _ = ntu._layout(lines, ntu._content_end(lines))
-    rows = [row for index in info_lines for row in lines[index + 2 : index + 2 + ntu.NUM_JOINTS]]
+    rows = ntu.joint_rows(lines, info_lines)
     plain = ntu.plain_xyz(data, rows, len(info_lines))
     assert plain is not None  # real files are in the plain form, so they take the fast path
     assert plain.tobytes() == np.loadtxt(rows, comments=None, ndmin=2)[:, :3].tobytes()
@@ -298,7 +298,7 @@ def test_files_not_in_the_plain_form_take_the_general_path(tmp_path: Path, edit:
     edited = b"\n".join([*lines[:5], changed, *lines[6:]])
     edited_lines = edited.split(b"\n")
     _, info_lines, _ = ntu._layout(edited_lines, ntu._content_end(edited_lines))
-    rows = [r for index in info_lines for r in edited_lines[index + 2 : index + 2 + ntu.NUM_JOINTS]]
+    rows = ntu.joint_rows(edited_lines, info_lines)
     assert ntu.plain_xyz(edited, rows, len(info_lines)) is None
     (tmp_path / "edited.skeleton").write_bytes(edited)
     _assert_same(ntu.parse_skeleton(tmp_path / "edited.skeleton"), ntu.parse_skeleton(path))

@@ -275,11 +275,14 @@ def plain_xyz(data: bytes, rows: list[bytes], bodies: int) -> np.ndarray | None:
     return values[:, :3]
 
 
+def joint_rows(lines: list[bytes], info_lines: list[int]) -> list[bytes]:
+    """The joint lines of every body block, in file order (each block's 25 follow its body-info line and count)."""
+    return [row for index in info_lines for row in lines[index + 2 : index + 2 + NUM_JOINTS]]
+
+
 def _joints(data: bytes, lines: list[bytes], info_lines: list[int]) -> np.ndarray:
     """x, y, z of every joint block, (blocks, 25, 3) float32; all joint lines converted in one call."""
-    rows: list[bytes] = []
-    for index in info_lines:
-        rows.extend(lines[index + 2 : index + 2 + NUM_JOINTS])
+    rows = joint_rows(lines, info_lines)
     xyz = plain_xyz(data, rows, len(info_lines))
     if xyz is None:
         xyz = _table(rows, JOINT_FIELDS)[:, :3]
